@@ -1,0 +1,4 @@
+"""Success classifiers that turn camera frames (+ a task instruction) into a success probability.
+
+Must not import ROS or `hardware`.
+"""
