@@ -1,0 +1,100 @@
+import pytest
+
+from robot_stack.session.scheduler import (
+    ResetFreeScheduler,
+    SchedulerConfig,
+    TaskSpec,
+)
+
+FWD = TaskSpec("cube_into_bowl", "put the cube in the bowl", "forward")
+BWD = TaskSpec("cube_out_of_bowl", "take the cube out of the bowl", "backward")
+
+
+def run(sched, outcomes):
+    plans = []
+    for ok in outcomes:
+        plan = sched.next_episode()
+        plans.append(plan)
+        sched.episode_finished(ok)
+    return plans
+
+
+def test_success_flips_phase_and_failure_retries_same_task():
+    s = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=0, switch_after_failures=3))
+    plans = run(s, [True, False, True, True])
+    assert [p.task.phase for p in plans] == ["forward", "backward", "backward", "forward"]
+    assert [p.index for p in plans] == [0, 1, 2, 3]
+
+
+def test_switches_task_after_repeated_failures():
+    s = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=0, switch_after_failures=2, stuck_after=100))
+    plans = run(s, [False, False, False])
+    assert [p.task.phase for p in plans] == ["forward", "forward", "backward"]
+
+
+def test_every_nth_episode_is_eval():
+    s = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=3))
+    plans = run(s, [True] * 9)
+    assert [p.eval for p in plans] == [False, False, True] * 3
+
+
+def test_stuck_triggers_recovery_then_alert():
+    cfg = SchedulerConfig(eval_every=0, switch_after_failures=100, stuck_after=2, max_recoveries=1)
+    s = ResetFreeScheduler(FWD, BWD, cfg)
+    plans = run(s, [False, False])
+    assert not plans[-1].recovery
+    recovery = s.next_episode()
+    assert recovery.recovery and recovery.task.phase == "backward"
+    s.episode_finished(False)
+    s.next_episode()
+    s.episode_finished(False)
+    assert "stuck" in s.alert and "person" in s.alert
+    with pytest.raises(RuntimeError, match="alert"):
+        s.next_episode()
+    s.acknowledge()
+    assert not s.next_episode().recovery
+
+
+def test_out_of_workspace_recovers_immediately_and_success_resets_counts():
+    s = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=0, stuck_after=50, max_recoveries=2))
+    s.next_episode()
+    s.episode_finished(False, out_of_workspace=True)
+    plan = s.next_episode()
+    assert plan.recovery
+    s.episode_finished(True)
+    assert s.state.recoveries_in_row == 0 and s.state.episodes_since_success == 0
+
+
+def test_recovery_episode_is_never_eval():
+    cfg = SchedulerConfig(eval_every=2, stuck_after=1, max_recoveries=5, switch_after_failures=10)
+    s = ResetFreeScheduler(FWD, BWD, cfg)
+    s.next_episode()
+    s.episode_finished(False)
+    plan = s.next_episode()  # would be the eval slot, but a recovery is pending
+    assert plan.recovery and not plan.eval
+
+
+def test_state_round_trips_for_resume():
+    s = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=4))
+    run(s, [True, False, True])
+    resumed = ResetFreeScheduler.from_dict(FWD, BWD, s.to_dict(), SchedulerConfig(eval_every=4))
+    a, b = s.next_episode(), resumed.next_episode()
+    assert (a.index, a.task, a.eval, a.recovery) == (b.index, b.task, b.eval, b.recovery)
+    with pytest.raises(ValueError, match="unknown keys"):
+        ResetFreeScheduler.from_dict(FWD, BWD, {"bogus": 1})
+
+
+@pytest.mark.parametrize("kwargs", [{"eval_every": -1}, {"stuck_after": 0}, {"start_phase": "sideways"}])
+def test_config_validation_names_the_field(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        SchedulerConfig(**kwargs)
+
+
+def test_task_pair_order_is_checked():
+    with pytest.raises(ValueError, match="forward, backward"):
+        ResetFreeScheduler(BWD, FWD)
+
+
+def test_finish_without_plan_is_an_error():
+    with pytest.raises(RuntimeError):
+        ResetFreeScheduler(FWD, BWD).episode_finished(True)
