@@ -1,0 +1,303 @@
+"""The actor's control-step logic, free of ROS: what to send, what to record, when an episode ends.
+
+Each control tick the node hands :meth:`ActorLoop.tick` the freshest observation, classifier
+output and teleop state; the loop returns the action to publish. Recording follows the usual
+RL convention: the step recorded at tick ``t`` holds ``obs_t`` and ``action_t``; its reward and
+terminal flag are only known at tick ``t+1``, from the classifier's verdict on ``obs_{t+1}``.
+An episode ends when the classifier says the current task is done (terminal, reward 1) or at
+the horizon (truncated, never terminal: the learner must still bootstrap there).
+
+The action stored is the one the controller reports it actually applied (after safety
+clipping), matched by sequence number; if that report has not arrived by the next tick the
+clipped command is stored and the mismatch is counted.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from robot_stack.session.scheduler import EpisodePlan, ResetFreeScheduler
+
+
+class PolicyFn(Protocol):
+    """A policy as the actor sees it: observation in, normalised 7-D action out."""
+
+    version: int
+
+    def act(self, images: dict[str, np.ndarray], proprio: np.ndarray, task_id: str, deterministic: bool) -> np.ndarray:
+        """images: {camera: (H, W, 3) uint8}; proprio: (S,) float32 -> action (7,) float32 in [-1, 1]."""
+        ...
+
+
+@dataclass
+class ActorConfig:
+    """Episode handling of the actor."""
+
+    horizon: int = 60  # control steps before an episode is truncated
+    control_hz: float = 10.0  # control rate; also the rate at which steps are recorded
+    teleop_timeout_s: float = 0.5  # teleop input older than this no longer counts as intervening
+    reward_timeout_s: float = 1.0  # classifier output older than this is ignored (no success)
+    observation_timeout_s: float = 1.0  # a camera frame or proprio older than this pauses stepping
+    recovery_steps: int = 20  # ticks given to the scripted reset motion before a recovery episode
+    record_eval: bool = True  # store evaluation episodes (flagged eval, excluded from training)
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {self.horizon}")
+        if not 0.1 <= self.control_hz <= 1000:
+            raise ValueError(f"control_hz must be in [0.1, 1000], got {self.control_hz}")
+        for name in ("teleop_timeout_s", "reward_timeout_s", "observation_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.recovery_steps < 0:
+            raise ValueError(f"recovery_steps must be >= 0, got {self.recovery_steps}")
+
+
+@dataclass
+class Observation:
+    images: dict[str, np.ndarray]  # {camera: (H, W, 3) uint8}
+    proprio: np.ndarray  # (S,) float32
+    stamp: float  # seconds, time of the older of the two sources
+
+
+@dataclass
+class ClassifierOutput:
+    task_id: str
+    prob: float  # success probability in [0, 1]
+    decision: bool  # prob above the calibrated threshold
+    stamp: float
+
+
+@dataclass
+class TeleopInput:
+    action: np.ndarray  # (7,) normalised
+    intervening: bool
+    stamp: float
+
+
+class Mode(enum.Enum):
+    IDLE = "idle"  # not started, or stopped
+    PAUSED = "paused"  # a person paused, or an alert paused the session
+    RECOVERING = "recovering"  # running the scripted reset motion
+    RUNNING = "running"
+
+
+@dataclass
+class TickResult:
+    action: np.ndarray | None  # (7,) to publish, or None to publish nothing (the arm holds)
+    seq: int  # sequence number of the published action (echoed by the controller)
+    named_pose: str | None = None  # a named pose to request from the controller ("reset")
+    events: list[dict] = field(default_factory=list)  # episode committed, task flipped, alerts
+
+
+class EpisodeSink(Protocol):
+    """Where finished episodes go (the store writer, through a small adapter)."""
+
+    def commit(self, plan: EpisodePlan, steps: dict[str, Any], outcome: str, extra: dict) -> str:
+        """steps: time-major arrays; returns the episode id."""
+        ...
+
+
+class ActorLoop:
+    """Runs reset-free episodes one control tick at a time."""
+
+    def __init__(self, config: ActorConfig, scheduler: ResetFreeScheduler, policy: PolicyFn,
+                 sink: EpisodeSink, policy_source: Callable[[], PolicyFn | None] | None = None) -> None:
+        self.config = config
+        self.scheduler = scheduler
+        self.policy = policy
+        self.sink = sink
+        # Returns a newer policy when one is available; consulted only at episode boundaries so
+        # an episode is never recorded under two policy versions.
+        self.policy_source = policy_source
+        self.mode = Mode.IDLE
+        self.plan: EpisodePlan | None = None
+        self._steps: list[dict[str, Any]] = []
+        self._pending: dict[str, Any] | None = None
+        self._seq = 0
+        self._sent: dict[int, np.ndarray] = {}
+        self._recovery_left = 0
+        self.sent_mismatches = 0
+        self.last_ground_truth: dict[str, Any] = {}
+
+    # -- session commands -------------------------------------------------------------------
+    def start(self) -> None:
+        """Start or resume; a person starting the session also acknowledges a raised alert."""
+        if self.scheduler.alert:
+            self.scheduler.acknowledge()
+        if self.mode in (Mode.IDLE, Mode.PAUSED):
+            self.mode = Mode.RUNNING
+
+    def pause(self) -> None:
+        if self.mode in (Mode.RUNNING, Mode.RECOVERING):
+            self.mode = Mode.PAUSED
+
+    def stop(self) -> list[dict]:
+        """Stop: the episode in progress is committed as truncated so nothing recorded is lost."""
+        events = self._finish(success=False, truncated=True, reason="stopped") if self._steps or self._pending else []
+        self.mode = Mode.IDLE
+        return events
+
+    def on_action_sent(self, seq: int, action: np.ndarray) -> None:
+        """The controller's report of what it applied for command ``seq``."""
+        self._sent[seq] = np.asarray(action, dtype=np.float32)
+        if len(self._sent) > 64:
+            for k in sorted(self._sent)[:-32]:
+                del self._sent[k]
+
+    # -- the control tick -------------------------------------------------------------------
+    def tick(self, obs: Observation | None, reward: ClassifierOutput | None, teleop: TeleopInput | None,
+             now: float, ground_truth: dict[str, Any] | None = None) -> TickResult:
+        """One control step. ``now`` is on the same clock as the inputs' stamps."""
+        if ground_truth:
+            self.last_ground_truth = dict(ground_truth)
+        events: list[dict] = []
+        if self.mode in (Mode.IDLE, Mode.PAUSED):
+            return TickResult(None, self._seq, events=events)
+        if self.plan is None:
+            events += self._begin_episode()
+            if self.mode is Mode.PAUSED:
+                return TickResult(None, self._seq, events=events)
+            if self.plan is not None and self.plan.recovery and self.config.recovery_steps > 0:
+                self.mode = Mode.RECOVERING
+                self._recovery_left = self.config.recovery_steps
+                return TickResult(None, self._seq, named_pose="reset", events=events)
+        if self.mode is Mode.RECOVERING:
+            self._recovery_left -= 1
+            if self._recovery_left <= 0:
+                self.mode = Mode.RUNNING
+            return TickResult(None, self._seq, events=events)
+        if obs is None or now - obs.stamp > self.config.observation_timeout_s:
+            # Without a fresh observation no action is sent; the controller's watchdog holds the arm.
+            return TickResult(None, self._seq, events=events)
+
+        assert self.plan is not None
+        task_id = self.plan.task.id
+        fresh_reward = reward is not None and reward.task_id == task_id and now - reward.stamp <= self.config.reward_timeout_s
+        success = bool(fresh_reward and reward.decision)
+        prob = float(reward.prob) if fresh_reward else float("nan")
+
+        if self._pending is not None:
+            self._close_pending(success)
+            if success:
+                return TickResult(None, self._seq, events=events + self._finish(success=True, truncated=False))
+            if len(self._steps) >= self.config.horizon:
+                return TickResult(None, self._seq, events=events + self._finish(success=False, truncated=True))
+
+        intervening = bool(teleop is not None and teleop.intervening and now - teleop.stamp <= self.config.teleop_timeout_s)
+        if intervening:
+            action = np.asarray(teleop.action, dtype=np.float32)
+        else:
+            action = np.asarray(self.policy.act(obs.images, obs.proprio, task_id, self.plan.eval), dtype=np.float32)
+        if action.shape != (7,) or not np.all(np.isfinite(action)):
+            # Never publish a bad action: the controller would reject it anyway, but a NaN policy
+            # output is a bug worth surfacing loudly rather than recording.
+            events.append({"event": "bad_action", "source": "teleop" if intervening else "policy",
+                           "detail": f"shape {action.shape}, finite={bool(np.all(np.isfinite(action)))}"})
+            return TickResult(None, self._seq, events=events)
+        action = np.clip(action, -1.0, 1.0)
+        self._seq += 1
+        self._pending = {
+            "seq": self._seq,
+            "images": {k: np.asarray(v) for k, v in obs.images.items()},
+            "state": np.asarray(obs.proprio, dtype=np.float32),
+            "command": action,
+            "success_prob": prob,
+            "intervention": intervening,
+            "policy_version": int(self.policy.version),
+            "timestamp": float(obs.stamp),
+        }
+        return TickResult(action, self._seq, events=events)
+
+    # -- internals --------------------------------------------------------------------------
+    def _begin_episode(self) -> list[dict]:
+        if self.policy_source is not None:
+            newer = self.policy_source()
+            if newer is not None and newer.version != self.policy.version:
+                old = self.policy.version
+                self.policy = newer
+                swapped = [{"event": "policy_swapped", "from": old, "to": newer.version}]
+            else:
+                swapped = []
+        else:
+            swapped = []
+        try:
+            self.plan = self.scheduler.next_episode()
+        except RuntimeError as exc:
+            self.mode = Mode.PAUSED
+            return swapped + [{"event": "alert", "message": str(exc)}]
+        self._steps = []
+        self._pending = None
+        return swapped + [{"event": "episode_started", "episode": self.plan.index, "task": self.plan.task.id,
+                           "phase": self.plan.task.phase, "eval": self.plan.eval, "recovery": self.plan.recovery,
+                           "policy_version": int(self.policy.version)}]
+
+    def _close_pending(self, success: bool) -> None:
+        p = self._pending
+        assert p is not None
+        sent = self._sent.pop(p["seq"], None)
+        if sent is None:
+            self.sent_mismatches += 1
+            sent = p["command"]
+        p["action"] = sent
+        p["reward"] = 1.0 if success else 0.0
+        p["terminal"] = success
+        p["truncated"] = False
+        self._steps.append(p)
+        self._pending = None
+
+    def _finish(self, success: bool, truncated: bool, reason: str = "") -> list[dict]:
+        assert self.plan is not None
+        if self._pending is not None:
+            self._close_pending(False)
+        if truncated and self._steps:
+            self._steps[-1]["truncated"] = True
+        plan, events = self.plan, []
+        if self._steps and (self.config.record_eval or not plan.eval):
+            steps = _stack(self._steps)
+            extra = {"ground_truth": self.last_ground_truth.get(plan.task.id), "reason": reason,
+                     "sent_mismatches": self.sent_mismatches}
+            episode_id = self.sink.commit(plan, steps, "success" if success else "failure", extra)
+            events.append({"event": "episode_committed", "episode_id": episode_id, "task": plan.task.id,
+                           "phase": plan.task.phase, "eval": plan.eval, "success": success,
+                           "steps": len(self._steps), "interventions": int(steps["intervention"].sum())})
+        out_of_ws = bool(self.last_ground_truth.get("out_of_workspace", False))
+        if reason != "stopped":
+            self.scheduler.episode_finished(success, out_of_workspace=out_of_ws)
+            if self.scheduler.alert:
+                self.mode = Mode.PAUSED
+                events.append({"event": "alert", "message": self.scheduler.alert})
+            elif success:
+                events.append({"event": "task_flipped", "to": self.scheduler.state.phase})
+        self.plan = None
+        self._steps = []
+        return events
+
+    def status(self) -> dict[str, Any]:
+        plan = self.plan
+        return {"mode": self.mode.value, "task_id": plan.task.id if plan else None,
+                "phase": plan.task.phase if plan else None, "episode": plan.index if plan else None,
+                "step": len(self._steps), "eval": plan.eval if plan else False,
+                "policy_version": int(self.policy.version), "paused": self.mode is Mode.PAUSED,
+                "alert": self.scheduler.alert}
+
+
+def _stack(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """List of per-step dicts -> time-major arrays (images stay uint8)."""
+    cams = steps[0]["images"].keys()
+    return {
+        "images": {c: np.stack([s["images"][c] for s in steps]) for c in cams},
+        "state": np.stack([s["state"] for s in steps]).astype(np.float32),
+        "action": np.stack([s["action"] for s in steps]).astype(np.float32),
+        "reward": np.array([s["reward"] for s in steps], dtype=np.float32),
+        "success_prob": np.array([s["success_prob"] for s in steps], dtype=np.float32),
+        "intervention": np.array([s["intervention"] for s in steps], dtype=bool),
+        "policy_version": np.array([s["policy_version"] for s in steps], dtype=np.int32),
+        "timestamp": np.array([s["timestamp"] for s in steps], dtype=np.float64),
+        "terminal": np.array([s["terminal"] for s in steps], dtype=bool),
+        "truncated": np.array([s["truncated"] for s in steps], dtype=bool),
+    }

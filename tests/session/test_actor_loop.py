@@ -1,0 +1,155 @@
+import numpy as np
+import pytest
+
+from robot_stack.session.actor_loop import (
+    ActorConfig,
+    ActorLoop,
+    ClassifierOutput,
+    Mode,
+    Observation,
+    TeleopInput,
+)
+from robot_stack.session.scheduler import ResetFreeScheduler, SchedulerConfig, TaskSpec
+
+FWD = TaskSpec("in", "put the cube in the bowl", "forward")
+BWD = TaskSpec("out", "take the cube out of the bowl", "backward")
+
+
+class ConstPolicy:
+    def __init__(self, value, version=1):
+        self.value, self.version, self.calls = value, version, []
+
+    def act(self, images, proprio, task_id, deterministic):
+        self.calls.append((task_id, deterministic))
+        return np.full(7, self.value, np.float32)
+
+
+class Sink:
+    def __init__(self):
+        self.episodes = []
+
+    def commit(self, plan, steps, outcome, extra):
+        self.episodes.append((plan, steps, outcome, extra))
+        return f"r/{len(self.episodes) - 1}"
+
+
+def obs(t):
+    return Observation({"front": np.full((4, 4, 3), t % 255, np.uint8)}, np.full(3, t, np.float32), float(t))
+
+
+def make(horizon=5, eval_every=0, policy=None, **kw):
+    sink = Sink()
+    loop = ActorLoop(ActorConfig(horizon=horizon, **kw), ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=eval_every)),
+                     policy or ConstPolicy(0.5), sink)
+    loop.start()
+    return loop, sink
+
+
+def test_truncates_at_horizon_and_records_what_the_controller_sent():
+    loop, sink = make(horizon=3)
+    for t in range(4):
+        r = loop.tick(obs(t), None, None, now=float(t))
+        if r.action is not None:
+            loop.on_action_sent(r.seq, r.action * 0.5)  # the controller clipped it
+    plan, steps, outcome, _ = sink.episodes[0]
+    assert outcome == "failure" and plan.task.phase == "forward"
+    assert steps["action"].shape == (3, 7) and np.allclose(steps["action"], 0.25)
+    assert steps["truncated"].tolist() == [False, False, True]
+    assert not steps["terminal"].any() and steps["reward"].sum() == 0
+    assert steps["images"]["front"].dtype == np.uint8 and steps["images"]["front"].shape == (3, 4, 4, 3)
+
+
+def test_classifier_success_ends_episode_with_terminal_reward_and_flips_task():
+    loop, sink = make(horizon=50)
+    loop.tick(obs(0), None, None, 0.0)
+    loop.tick(obs(1), ClassifierOutput("in", 0.2, False, 1.0), None, 1.0)
+    r = loop.tick(obs(2), ClassifierOutput("in", 0.95, True, 2.0), None, 2.0)
+    assert r.action is None and any(e["event"] == "task_flipped" for e in r.events)
+    _, steps, outcome, _ = sink.episodes[0]
+    assert outcome == "success" and steps["reward"].tolist() == [0.0, 1.0]
+    assert steps["terminal"].tolist() == [False, True] and not steps["truncated"].any()
+    assert np.isnan(steps["success_prob"][0]) and steps["success_prob"][1] == pytest.approx(0.2)
+    loop.tick(obs(3), None, None, 3.0)
+    assert loop.plan.task.phase == "backward"
+
+
+def test_success_for_another_task_or_stale_output_does_not_end_episode():
+    loop, sink = make(horizon=50, reward_timeout_s=0.5)
+    loop.tick(obs(0), None, None, 0.0)
+    loop.tick(obs(1), ClassifierOutput("out", 0.99, True, 1.0), None, 1.0)
+    loop.tick(obs(2), ClassifierOutput("in", 0.99, True, 0.0), None, 2.0)
+    assert sink.episodes == []
+
+
+def test_teleop_replaces_policy_and_is_flagged():
+    policy = ConstPolicy(0.1)
+    loop, sink = make(horizon=2, policy=policy)
+    tele = TeleopInput(np.full(7, -0.3, np.float32), True, 0.0)
+    r0 = loop.tick(obs(0), None, tele, 0.0)
+    assert np.allclose(r0.action, -0.3) and policy.calls == []
+    loop.tick(obs(1), None, TeleopInput(tele.action, True, -5.0), 1.0)  # stale: policy again
+    loop.tick(obs(2), None, None, 2.0)
+    steps = sink.episodes[0][1]
+    assert steps["intervention"].tolist() == [True, False]
+
+
+def test_policy_swaps_only_at_episode_boundary_and_versions_are_stamped():
+    newer = ConstPolicy(0.2, version=7)
+    offered = []
+    loop, sink = make(horizon=2)
+    loop.policy_source = lambda: offered[-1] if offered else None
+    loop.tick(obs(0), None, None, 0.0)
+    offered.append(newer)  # arrives mid-episode
+    loop.tick(obs(1), None, None, 1.0)
+    r = loop.tick(obs(2), None, None, 2.0)  # horizon: commit
+    assert set(sink.episodes[0][1]["policy_version"].tolist()) == {1}
+    r = loop.tick(obs(3), None, None, 3.0)
+    assert any(e["event"] == "policy_swapped" and e["to"] == 7 for e in r.events)
+    loop.tick(obs(4), None, None, 4.0)
+    loop.tick(obs(5), None, None, 5.0)
+    assert set(sink.episodes[1][1]["policy_version"].tolist()) == {7}
+
+
+def test_eval_episodes_use_deterministic_policy():
+    policy = ConstPolicy(0.0)
+    loop, sink = make(horizon=1, eval_every=2, policy=policy)
+    for t in range(6):
+        loop.tick(obs(t), None, None, float(t))
+    assert [ep[0].eval for ep in sink.episodes] == [False, True, False]
+    assert (FWD.id, True) in policy.calls and (FWD.id, False) in policy.calls
+
+
+def test_nan_policy_output_is_never_published():
+    loop, sink = make(policy=ConstPolicy(float("nan")))
+    r = loop.tick(obs(0), None, None, 0.0)
+    assert r.action is None and r.events[-1]["event"] == "bad_action"
+
+
+def test_stale_observation_sends_nothing_and_pause_stops_stepping():
+    loop, sink = make()
+    assert loop.tick(obs(0), None, None, now=10.0).action is None
+    loop.pause()
+    assert loop.mode is Mode.PAUSED and loop.tick(obs(1), None, None, 1.0).action is None
+
+
+def test_stop_commits_partial_episode_as_truncated():
+    loop, sink = make(horizon=100)
+    for t in range(3):
+        loop.tick(obs(t), None, None, float(t))
+    loop.stop()
+    steps = sink.episodes[0][1]
+    assert len(steps["action"]) == 3 and steps["truncated"][-1] and loop.mode is Mode.IDLE
+
+
+def test_recovery_requests_reset_pose_before_episode():
+    sink = Sink()
+    sched = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=0, stuck_after=1, max_recoveries=3))
+    loop = ActorLoop(ActorConfig(horizon=1, recovery_steps=2), sched, ConstPolicy(0.0), sink)
+    loop.start()
+    loop.tick(obs(0), None, None, 0.0)
+    loop.tick(obs(1), None, None, 1.0)  # horizon -> failure -> stuck -> recovery pending
+    r = loop.tick(obs(2), None, None, 2.0)
+    assert r.named_pose == "reset" and loop.mode is Mode.RECOVERING
+    loop.tick(obs(3), None, None, 3.0)
+    loop.tick(obs(4), None, None, 4.0)
+    assert loop.mode is Mode.RUNNING and loop.tick(obs(5), None, None, 5.0).action is not None
