@@ -1,0 +1,87 @@
+"""Cached preparation stages of a session (collect prior data, pre-train, train the classifier).
+
+Each stage writes ``<run_dir>/stages/<name>.json`` last, with the hash of the config it ran with.
+A stage is skipped when that file exists with the same hash and the outputs it lists still exist,
+so ``robot-stack run`` a second time (or ``--resume``) goes straight to the session, while a
+changed config or a deleted output re-runs exactly the stages affected. Stages after a re-run
+stage are re-run as well: their inputs changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pathlib
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass
+class Stage:
+    name: str  # file-name-safe stage name, e.g. "collect_prior"
+    config: Any  # JSON-serialisable (or dataclass) description of everything the stage depends on
+    run: Callable[[pathlib.Path], dict]  # does the work in the run dir; returns a summary with "outputs"
+    title: str = ""  # shown to the user
+
+
+def config_hash(config: Any) -> str:
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        config = dataclasses.asdict(config)
+    blob = json.dumps(config, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def write_json_atomic(path: pathlib.Path, data: Any) -> None:
+    """Write JSON so a crash leaves either the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def stage_done(run_dir: pathlib.Path, stage: Stage) -> dict | None:
+    """The stage's record if it finished with this config and its outputs still exist."""
+    path = run_dir / "stages" / f"{stage.name}.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("config_hash") != config_hash(stage.config):
+        return None
+    if not all((run_dir / out).exists() for out in record.get("outputs", [])):
+        return None
+    return record
+
+
+def run_stages(run_dir: pathlib.Path, stages: list[Stage], log: Callable[[str], None] = print) -> dict[str, dict]:
+    """Run stages in order, skipping the cached ones; returns {name: record}."""
+    records: dict[str, dict] = {}
+    rerun_rest = False
+    for i, stage in enumerate(stages, 1):
+        label = f"[{i}/{len(stages)}] {stage.title or stage.name}"
+        record = None if rerun_rest else stage_done(run_dir, stage)
+        if record is not None:
+            log(f"{label}: cached ({record.get('summary_line', 'done')})")
+            records[stage.name] = record
+            continue
+        rerun_rest = True
+        log(f"{label} ...")
+        t0 = time.monotonic()
+        summary = stage.run(run_dir)
+        record = {
+            "config_hash": config_hash(stage.config),
+            "seconds": round(time.monotonic() - t0, 2),
+            "finished_at": time.time(),
+            "outputs": list(summary.pop("outputs", [])),
+            **summary,
+        }
+        write_json_atomic(run_dir / "stages" / f"{stage.name}.json", record)
+        log(f"{label}: done in {record['seconds']:.1f} s ({record.get('summary_line', '')})")
+        records[stage.name] = record
+    return records

@@ -1,0 +1,56 @@
+import json
+
+import pytest
+
+from robot_stack.session.stages import Stage, run_stages, write_json_atomic
+
+
+def make_stage(name, cfg, calls, output=None):
+    def run(run_dir):
+        calls.append(name)
+        out = output or f"{name}.out"
+        (run_dir / out).write_text("x")
+        return {"outputs": [out], "summary_line": f"{name} ok"}
+    return Stage(name, cfg, run, title=name)
+
+
+def test_second_run_skips_cached_stages(tmp_path):
+    calls, logs = [], []
+    stages = [make_stage("a", {"n": 1}, calls), make_stage("b", {"n": 2}, calls)]
+    run_stages(tmp_path, stages, logs.append)
+    run_stages(tmp_path, stages, logs.append)
+    assert calls == ["a", "b"]
+    assert any("cached" in line for line in logs)
+
+
+def test_changed_config_reruns_that_stage_and_everything_after(tmp_path):
+    calls = []
+    run_stages(tmp_path, [make_stage("a", {"n": 1}, calls), make_stage("b", {}, calls), make_stage("c", {}, calls)], lambda s: None)
+    calls.clear()
+    run_stages(tmp_path, [make_stage("a", {"n": 1}, calls), make_stage("b", {"k": 9}, calls), make_stage("c", {}, calls)], lambda s: None)
+    assert calls == ["b", "c"]
+
+
+def test_missing_output_reruns(tmp_path):
+    calls = []
+    stages = [make_stage("a", {}, calls)]
+    run_stages(tmp_path, stages, lambda s: None)
+    (tmp_path / "a.out").unlink()
+    run_stages(tmp_path, stages, lambda s: None)
+    assert calls == ["a", "a"]
+
+
+def test_failed_stage_leaves_no_record(tmp_path):
+    def boom(run_dir):
+        raise RuntimeError("collector crashed")
+    with pytest.raises(RuntimeError):
+        run_stages(tmp_path, [Stage("a", {}, boom)], lambda s: None)
+    assert not (tmp_path / "stages" / "a.json").exists()
+
+
+def test_atomic_json_replaces_whole_file(tmp_path):
+    path = tmp_path / "x.json"
+    write_json_atomic(path, {"a": 1})
+    write_json_atomic(path, {"b": 2})
+    assert json.loads(path.read_text()) == {"b": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
