@@ -81,4 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package module, not this __main__ copy, so subcommands raising
+    # robot_stack.cli.CliError are caught by the same class.
+    from robot_stack.cli import main as _main
+
+    sys.exit(_main())

@@ -24,3 +24,26 @@ def artifacts_dir(request) -> pathlib.Path:
     path = ARTIFACTS / request.node.name.replace("/", "_").replace("[", "_").replace("]", "")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture
+def dds_env(monkeypatch) -> dict[str, str]:
+    """Pin DDS to loopback and a random ROS_DOMAIN_ID for this test (this process and its children).
+
+    Returns the full environment to give child processes (``subprocess.Popen(env=dds_env)``).
+    """
+    from robot_stack.runtime.dds import isolated_env
+
+    for k, v in isolated_env().items():
+        monkeypatch.setenv(k, v)
+    return dict(os.environ)
+
+
+@pytest.fixture
+def runtime(dds_env):
+    """A Cyclone-backend Runtime in this process on the isolated domain; shut down after the test."""
+    from robot_stack.runtime import Runtime
+
+    rt = Runtime(backend="cyclonedds")
+    yield rt
+    rt.shutdown()
