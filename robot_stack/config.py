@@ -35,7 +35,16 @@ class ConfigError(ValueError):
 
 @functools.lru_cache(maxsize=None)
 def field_help(cls: type) -> dict[str, str]:
-    """Map each field of dataclass ``cls`` to its ``#`` comment (same line, else the lines above)."""
+    """Map each field of dataclass ``cls`` (inherited ones too) to its ``#`` comment."""
+    helps: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            helps.update(_own_field_help(klass))
+    return helps
+
+
+def _own_field_help(cls: type) -> dict[str, str]:
+    """Comments of the fields declared in ``cls``'s own body (same line, else the lines above)."""
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):
@@ -205,7 +214,9 @@ def _build(cls: type[T], flat: Mapping[str, Any], source: str, base: Any, prefix
         name = prefix + f.name
         tp = hints[f.name]
         inner, _ = _strip_optional(tp)
-        sub_base = getattr(base, f.name) if base is not None else None
+        # Without a base, a nested config starts from the parent's own default for it (e.g. an
+        # arm's default_factory safety box), not from the nested class's generic defaults.
+        sub_base = getattr(base, f.name) if base is not None else _field_default(f)
         if dataclasses.is_dataclass(inner) and isinstance(inner, type):
             if any(k.startswith(name + ".") for k in flat) or sub_base is not None:
                 kwargs[f.name] = _build(inner, flat, source, sub_base, name + ".")
@@ -219,6 +230,12 @@ def _build(cls: type[T], flat: Mapping[str, Any], source: str, base: Any, prefix
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: invalid {cls.__name__}: {exc}") from exc
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None if f.default is dataclasses.MISSING else f.default
 
 
 def to_flat_dict(cfg: Any, prefix: str = "") -> dict[str, Any]:

@@ -95,11 +95,24 @@ class TickResult:
 
 
 class EpisodeSink(Protocol):
-    """Where finished episodes go (the store writer, through a small adapter)."""
+    """Where episodes go, step by step (the store's episode recorder, through a small adapter).
 
-    def commit(self, plan: EpisodePlan, steps: dict[str, Any], outcome: str, extra: dict) -> str:
-        """steps: time-major arrays; returns the episode id."""
+    Steps are streamed rather than buffered here so the store's periodic flush bounds what a
+    crash of the actor can lose to the last few seconds.
+    """
+
+    def begin(self, plan: EpisodePlan, policy_version: int) -> None: ...
+
+    def add_step(self, step: dict[str, Any]) -> None:
+        """step: images {camera: (H, W, 3) uint8}, state (S,), action (7,), reward, success_prob,
+        intervention, policy_version, timestamp, terminal, truncated."""
         ...
+
+    def commit(self, outcome: str, extra: dict) -> str:
+        """Make the episode visible; returns its id."""
+        ...
+
+    def discard(self) -> None: ...
 
 
 class ActorLoop:
@@ -116,7 +129,9 @@ class ActorLoop:
         self.policy_source = policy_source
         self.mode = Mode.IDLE
         self.plan: EpisodePlan | None = None
-        self._steps: list[dict[str, Any]] = []
+        self._n_steps = 0
+        self._interventions = 0
+        self._recording = False
         self._pending: dict[str, Any] | None = None
         self._seq = 0
         self._sent: dict[int, np.ndarray] = {}
@@ -138,7 +153,7 @@ class ActorLoop:
 
     def stop(self) -> list[dict]:
         """Stop: the episode in progress is committed as truncated so nothing recorded is lost."""
-        events = self._finish(success=False, truncated=True, reason="stopped") if self._steps or self._pending else []
+        events = self._finish(success=False, truncated=True, reason="stopped") if self.plan is not None else []
         self.mode = Mode.IDLE
         return events
 
@@ -177,25 +192,26 @@ class ActorLoop:
 
         assert self.plan is not None
         task_id = self.plan.task.id
-        fresh_reward = reward is not None and reward.task_id == task_id and now - reward.stamp <= self.config.reward_timeout_s
+        fresh_reward = (reward is not None and reward.task_id == task_id
+                        and now - reward.stamp <= self.config.reward_timeout_s)
         success = bool(fresh_reward and reward.decision)
         prob = float(reward.prob) if fresh_reward else float("nan")
 
         if self._pending is not None:
-            self._close_pending(success)
-            if success:
-                return TickResult(None, self._seq, events=events + self._finish(success=True, truncated=False))
-            if len(self._steps) >= self.config.horizon:
-                return TickResult(None, self._seq, events=events + self._finish(success=False, truncated=True))
+            at_horizon = not success and self._n_steps + 1 >= self.config.horizon
+            self._close_pending(success, truncated=at_horizon)
+            if success or at_horizon:
+                return TickResult(None, self._seq, events=events + self._finish(success=success, truncated=at_horizon))
 
-        intervening = bool(teleop is not None and teleop.intervening and now - teleop.stamp <= self.config.teleop_timeout_s)
+        intervening = bool(teleop is not None and teleop.intervening
+                           and now - teleop.stamp <= self.config.teleop_timeout_s)
         if intervening:
             action = np.asarray(teleop.action, dtype=np.float32)
         else:
             action = np.asarray(self.policy.act(obs.images, obs.proprio, task_id, self.plan.eval), dtype=np.float32)
         if action.shape != (7,) or not np.all(np.isfinite(action)):
-            # Never publish a bad action: the controller would reject it anyway, but a NaN policy
-            # output is a bug worth surfacing loudly rather than recording.
+            # Never publish a bad action: the controller would hold the arm anyway, but a NaN
+            # policy output is a bug worth surfacing loudly rather than recording.
             events.append({"event": "bad_action", "source": "teleop" if intervening else "policy",
                            "detail": f"shape {action.shape}, finite={bool(np.all(np.isfinite(action)))}"})
             return TickResult(None, self._seq, events=events)
@@ -215,58 +231,60 @@ class ActorLoop:
 
     # -- internals --------------------------------------------------------------------------
     def _begin_episode(self) -> list[dict]:
-        if self.policy_source is not None:
-            newer = self.policy_source()
-            if newer is not None and newer.version != self.policy.version:
-                old = self.policy.version
-                self.policy = newer
-                swapped = [{"event": "policy_swapped", "from": old, "to": newer.version}]
-            else:
-                swapped = []
-        else:
-            swapped = []
+        events = []
+        newer = self.policy_source() if self.policy_source is not None else None
+        if newer is not None and newer.version != self.policy.version:
+            events.append({"event": "policy_swapped", "from": int(self.policy.version), "to": int(newer.version)})
+            self.policy = newer
         try:
             self.plan = self.scheduler.next_episode()
         except RuntimeError as exc:
             self.mode = Mode.PAUSED
-            return swapped + [{"event": "alert", "message": str(exc)}]
-        self._steps = []
+            return events + [{"event": "alert", "message": str(exc)}]
+        self._n_steps = 0
+        self._interventions = 0
         self._pending = None
-        return swapped + [{"event": "episode_started", "episode": self.plan.index, "task": self.plan.task.id,
-                           "phase": self.plan.task.phase, "eval": self.plan.eval, "recovery": self.plan.recovery,
-                           "policy_version": int(self.policy.version)}]
+        self._recording = self.config.record_eval or not self.plan.eval
+        if self._recording:
+            self.sink.begin(self.plan, int(self.policy.version))
+        return events + [{"event": "episode_started", "episode": self.plan.index, "task": self.plan.task.id,
+                          "phase": self.plan.task.phase, "eval": self.plan.eval, "recovery": self.plan.recovery,
+                          "policy_version": int(self.policy.version)}]
 
-    def _close_pending(self, success: bool) -> None:
+    def _close_pending(self, success: bool, truncated: bool = False) -> None:
+        """Give the pending step its reward/terminal/truncated flags and the action actually sent."""
         p = self._pending
         assert p is not None
-        sent = self._sent.pop(p["seq"], None)
+        self._pending = None
+        sent = self._sent.pop(p.pop("seq"), None)
+        command = p.pop("command")
         if sent is None:
             self.sent_mismatches += 1
-            sent = p["command"]
-        p["action"] = sent
-        p["reward"] = 1.0 if success else 0.0
-        p["terminal"] = success
-        p["truncated"] = False
-        self._steps.append(p)
-        self._pending = None
+            sent = command
+        p.update(action=sent, reward=1.0 if success else 0.0, terminal=success, truncated=truncated)
+        self._n_steps += 1
+        self._interventions += int(p["intervention"])
+        if self._recording:
+            self.sink.add_step(p)
 
     def _finish(self, success: bool, truncated: bool, reason: str = "") -> list[dict]:
         assert self.plan is not None
         if self._pending is not None:
-            self._close_pending(False)
-        if truncated and self._steps:
-            self._steps[-1]["truncated"] = True
+            self._close_pending(False, truncated=truncated)
         plan, events = self.plan, []
-        if self._steps and (self.config.record_eval or not plan.eval):
-            steps = _stack(self._steps)
-            extra = {"ground_truth": self.last_ground_truth.get(plan.task.id), "reason": reason,
-                     "sent_mismatches": self.sent_mismatches}
-            episode_id = self.sink.commit(plan, steps, "success" if success else "failure", extra)
-            events.append({"event": "episode_committed", "episode_id": episode_id, "task": plan.task.id,
-                           "phase": plan.task.phase, "eval": plan.eval, "success": success,
-                           "steps": len(self._steps), "interventions": int(steps["intervention"].sum())})
-        out_of_ws = bool(self.last_ground_truth.get("out_of_workspace", False))
+        if self._recording:
+            if self._n_steps:
+                extra = {"ground_truth": self.last_ground_truth.get(plan.task.id),
+                         "end_reason": reason or ("success" if success else "horizon"),
+                         "sent_mismatches": self.sent_mismatches}
+                episode_id = self.sink.commit("success" if success else "failure", extra)
+                events.append({"event": "episode_committed", "episode_id": episode_id, "task": plan.task.id,
+                               "phase": plan.task.phase, "eval": plan.eval, "success": success,
+                               "steps": self._n_steps, "interventions": self._interventions})
+            else:
+                self.sink.discard()
         if reason != "stopped":
+            out_of_ws = bool(self.last_ground_truth.get("out_of_workspace", False))
             self.scheduler.episode_finished(success, out_of_workspace=out_of_ws)
             if self.scheduler.alert:
                 self.mode = Mode.PAUSED
@@ -274,30 +292,13 @@ class ActorLoop:
             elif success:
                 events.append({"event": "task_flipped", "to": self.scheduler.state.phase})
         self.plan = None
-        self._steps = []
+        self._n_steps = 0
         return events
 
     def status(self) -> dict[str, Any]:
         plan = self.plan
         return {"mode": self.mode.value, "task_id": plan.task.id if plan else None,
                 "phase": plan.task.phase if plan else None, "episode": plan.index if plan else None,
-                "step": len(self._steps), "eval": plan.eval if plan else False,
+                "step": self._n_steps, "eval": plan.eval if plan else False,
                 "policy_version": int(self.policy.version), "paused": self.mode is Mode.PAUSED,
                 "alert": self.scheduler.alert}
-
-
-def _stack(steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """List of per-step dicts -> time-major arrays (images stay uint8)."""
-    cams = steps[0]["images"].keys()
-    return {
-        "images": {c: np.stack([s["images"][c] for s in steps]) for c in cams},
-        "state": np.stack([s["state"] for s in steps]).astype(np.float32),
-        "action": np.stack([s["action"] for s in steps]).astype(np.float32),
-        "reward": np.array([s["reward"] for s in steps], dtype=np.float32),
-        "success_prob": np.array([s["success_prob"] for s in steps], dtype=np.float32),
-        "intervention": np.array([s["intervention"] for s in steps], dtype=bool),
-        "policy_version": np.array([s["policy_version"] for s in steps], dtype=np.int32),
-        "timestamp": np.array([s["timestamp"] for s in steps], dtype=np.float64),
-        "terminal": np.array([s["terminal"] for s in steps], dtype=bool),
-        "truncated": np.array([s["truncated"] for s in steps], dtype=bool),
-    }

@@ -84,3 +84,29 @@ def test_bad_values_name_source_and_parameter(values, message):
 def test_flat_dict_round_trips():
     cfg = Learner(lr=0.2, encoder=Encoder(channels=3))
     assert from_mapping(Learner, to_flat_dict(cfg)) == cfg
+
+
+@dataclasses.dataclass
+class Limits:
+    box: tuple[float, ...] = (-1.0, 1.0)  # generic box
+    timeout: float = 0.5  # watchdog
+
+
+@dataclasses.dataclass
+class ArmBase:
+    hz: float = 5.0  # control rate
+
+
+@dataclasses.dataclass
+class SmallArm(ArmBase):
+    limits: Limits = dataclasses.field(default_factory=lambda: Limits(box=(0.1, 0.4)))  # this arm's box
+
+
+def test_nested_override_keeps_the_parents_default_factory():
+    cfg = from_mapping(SmallArm, {"limits.timeout": 2.0})
+    assert cfg.limits == Limits(box=(0.1, 0.4), timeout=2.0)
+
+
+def test_inherited_fields_have_help():
+    assert field_help(SmallArm)["hz"] == "control rate"
+    assert flat_fields(SmallArm)["hz"][2] == "control rate"

@@ -25,12 +25,30 @@ class ConstPolicy:
 
 
 class Sink:
-    def __init__(self):
-        self.episodes = []
+    """Collects streamed steps into time-major arrays per committed episode."""
 
-    def commit(self, plan, steps, outcome, extra):
-        self.episodes.append((plan, steps, outcome, extra))
-        return f"r/{len(self.episodes) - 1}"
+    def __init__(self):
+        self.episodes, self.discarded, self._steps, self._plan = [], 0, None, None
+
+    def begin(self, plan, policy_version):
+        assert self._steps is None, "begin without commit/discard"
+        self._plan, self._steps = plan, []
+
+    def add_step(self, step):
+        self._steps.append(step)
+
+    def commit(self, outcome, extra):
+        s = self._steps
+        steps = {"images": {c: np.stack([x["images"][c] for x in s]) for c in s[0]["images"]}}
+        for k in ("state", "action", "reward", "success_prob", "intervention", "policy_version", "terminal", "truncated"):
+            steps[k] = np.array([x[k] for x in s])
+        self.episodes.append((self._plan, steps, outcome, extra))
+        self._steps = None
+        return f"r:{len(self.episodes) - 1}"
+
+    def discard(self):
+        self.discarded += 1
+        self._steps = None
 
 
 def obs(t):

@@ -1,0 +1,238 @@
+"""Scripted experts for the sim scenes, acting in the policy's own action space.
+
+An expert is a callable ``obs: ArmObservation -> action (7,) float32`` in [-1, 1]. It reads the
+arm observation plus privileged object poses from the scene, steers the end effector with a
+proportional controller towards waypoints of a small state machine, and adds Gaussian noise
+(std ``noise``, in normalised action units) to the translation and rotation entries, so demos
+and prior data cover recoveries. Because it outputs the normalised delta action, its demos go
+through exactly the same safety/IK path as a policy's actions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mujoco
+import numpy as np
+
+from hardware import geometry
+from hardware.arm import ArmObservation
+
+OPEN, CLOSED = 1.0, -1.0
+#: opening used around the cube: wide enough for it, narrow enough to clear a bowl wall
+PARTLY_OPEN = 0.3
+
+
+class _Expert:
+    def __init__(self, scene, task_id: str, noise: float, rng: np.random.Generator):
+        if not (0.0 <= noise <= 1.0):
+            raise ValueError(f"expert noise must be in [0, 1], got {noise!r}")
+        self.scene = scene
+        self.task_id = task_id
+        self.noise = float(noise)
+        self.rng = rng
+        self.cfg = scene.arm.config
+        self.s = scene.robot.object_scale
+        # gripper-down orientation of the reset pose: experts keep it, turning only about z
+        self.down_quat = _reset_quat(scene)
+        self.phase = "start"
+        self.steps = 0
+        self.done = False
+
+    def _move(self, obs: ArmObservation, target_xyz: np.ndarray, yaw: float = 0.0, gain: float = 1.0) -> np.ndarray:
+        """Normalised translation/rotation toward ``target_xyz`` with the gripper down at ``yaw``."""
+        a = np.zeros(7)
+        a[:3] = gain * (np.asarray(target_xyz) - obs.ee_pose[:3]) / self.cfg.max_translation_m
+        target_q = geometry.quat_mul(geometry.rotvec_to_quat([0.0, 0.0, yaw]), self.down_quat)
+        a[3:6] = geometry.quat_error(target_q, obs.ee_pose[3:]) / self.cfg.max_rotation_rad
+        return a
+
+    def _travel(self, obs: ArmObservation, target_xy: np.ndarray, z: float, yaw: float = 0.0) -> np.ndarray:
+        """Go to ``(target_xy, z)`` at height ``z``: rise first when below it, so nothing is swept over."""
+        ee = obs.ee_pose[:3]
+        if ee[2] < z - 0.015 and np.linalg.norm(ee[:2] - target_xy) > 0.01 * self.s:
+            return self._move(obs, np.array([ee[0], ee[1], z]), yaw)
+        return self._move(obs, np.array([target_xy[0], target_xy[1], z]), yaw)
+
+    def _finish(self, a: np.ndarray) -> np.ndarray:
+        a = a.copy()
+        if self.noise > 0:
+            a[:6] += self.rng.normal(0.0, self.noise, 6)
+        self.steps += 1
+        return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+
+def _reset_quat(scene) -> np.ndarray:
+    """Tool orientation at the robot's reset pose (gripper pointing down)."""
+    w = scene.world
+    scratch = mujoco.MjData(w.model)
+    scratch.qpos[w.arm_qadr] = scene.robot.reset_q
+    mujoco.mj_kinematics(w.model, scratch)
+    return geometry.mat_to_quat(scratch.site_xmat[w.ee_site])
+
+
+def _wrap_quarter(angle: float) -> float:
+    """Angle modulo 90 degrees into [-45, 45) degrees (a cube looks the same every quarter turn)."""
+    return (angle + math.pi / 4) % (math.pi / 2) - math.pi / 4
+
+
+class PickPlaceExpert(_Expert):
+    """Pick the cube and put it at a place target (in the bowl, or on the table outside it)."""
+
+    def __init__(self, scene, task_id: str, noise: float, rng: np.random.Generator):
+        super().__init__(scene, task_id, noise, rng)
+        self.place_xy = scene.place_target(task_id, rng)
+        self.hover = 0.08 * self.s
+        self.wait = 0
+        self.grasp_yaw: float | None = None
+        self.last_gripper = 1.0
+
+    def _cube(self, obs: ArmObservation) -> tuple[np.ndarray, float]:
+        """Cube position and the gripper yaw to grasp it with (chosen once per approach).
+
+        The fingers must line up with a pair of cube faces (yaw modulo 90 degrees); of those, pick
+        the one whose finger axis is tangential to the bowl, so an open finger never lands on the
+        bowl wall when the cube sits near it; ties go to the smallest turn from where the tool is.
+        """
+        p = self.scene.privileged()
+        pose = p["cube_pose"]
+        if self.grasp_yaw is None:
+            base = _wrap_quarter(geometry.yaw_of(pose[3:]))
+            radial = pose[:2] - p["bowl_xy"]
+            near_wall = np.linalg.norm(radial) > 0.5 * self.scene.cube_half
+            phi = math.atan2(radial[1], radial[0])
+            yaw_now = geometry.quat_error(obs.ee_pose[3:], self.down_quat)[2]
+            # the finger axis is the tool y axis: at yaw offset d it points along world angle d + 90 deg
+            candidates = [base + k * math.pi / 2 for k in (-1, 0, 1)]
+            self.grasp_yaw = min(
+                candidates,
+                key=lambda d: (round(abs(math.sin(d - phi)), 1) if near_wall else 0.0, abs(d - yaw_now)),
+            )
+        return pose[:3], self.grasp_yaw
+
+    def _enter(self, phase: str) -> None:
+        self.phase, self.wait = phase, 0
+        if phase == "approach":
+            self.grasp_yaw = None  # re-choose the grasp yaw at each (re-)approach
+
+    def __call__(self, obs: ArmObservation) -> np.ndarray:
+        if self.phase == "start":
+            self._enter("approach")
+        cube, cube_yaw = self._cube(obs)
+        ee = obs.ee_pose[:3]
+        c = self.scene.cube_half
+        grasp_z = max(cube[2] + 0.2 * c, self.scene.robot.tcp_to_tip + 0.003)
+        carry_z = max(self.hover, self.scene.bowl_height + 2.5 * c + 0.02)
+        grip = OPEN
+        a = np.zeros(7)
+        in_hand = np.linalg.norm(cube - ee) < 1.5 * c and obs.gripper < 0.9
+        if self.phase in ("carry", "lower") and not in_hand:
+            self._enter("approach")  # dropped it: start over
+        self.wait += 1
+        if self.phase == "approach":
+            a = self._travel(obs, cube[:2], cube[2] + self.hover, cube_yaw)
+            yaw_err = geometry.quat_error(geometry.quat_mul(geometry.rotvec_to_quat([0, 0, cube_yaw]), self.down_quat), obs.ee_pose[3:])[2]
+            if np.linalg.norm(ee[:2] - cube[:2]) < 0.008 * self.s and abs(yaw_err) < 0.15:
+                self._enter("descend")
+        elif self.phase == "descend":
+            a = self._move(obs, np.array([cube[0], cube[1], grasp_z]), cube_yaw)
+            grip = PARTLY_OPEN
+            if np.linalg.norm(ee[:2] - cube[:2]) > 0.02 * self.s or self.wait > 12:
+                self._enter("approach")  # drifted off, or blocked on the way down
+            elif abs(ee[2] - grasp_z) < 0.006:
+                self._enter("grasp")
+        elif self.phase == "grasp":
+            a = self._move(obs, np.array([cube[0], cube[1], grasp_z]), cube_yaw, gain=0.5)
+            grip = CLOSED
+            # wait until the fingers stop moving (grippers differ a lot in speed)
+            settled = self.wait >= 2 and abs(obs.gripper - self.last_gripper) < 0.01
+            if settled and obs.gripper < 0.02:
+                self._enter("approach")  # closed on nothing
+            elif settled or self.wait > 15:
+                self._enter("carry")
+        elif self.phase == "carry":
+            grip = CLOSED
+            target = np.array([self.place_xy[0], self.place_xy[1], carry_z])
+            if ee[2] < carry_z - 0.02 and np.linalg.norm(ee[:2] - self.place_xy) > 0.03 * self.s:
+                target = np.array([ee[0], ee[1], carry_z])  # lift first, then travel
+            a = self._move(obs, target, cube_yaw)
+            if np.linalg.norm(ee[:2] - self.place_xy) < 0.01 * self.s:
+                self._enter("lower")
+        elif self.phase == "lower":
+            grip = CLOSED
+            drop_z = (0.006 + c + 0.2 * c + 0.01) if self.task_id == "put_cube_in_bowl" else (c + 0.2 * c + 0.004)
+            a = self._move(obs, np.array([self.place_xy[0], self.place_xy[1], drop_z]), cube_yaw)
+            if ee[2] < drop_z + 0.006 or self.wait > 12:
+                self._enter("release")
+        elif self.phase == "release":
+            if self.wait >= 2:
+                self._enter("retreat")
+        elif self.phase == "retreat":
+            a = self._move(obs, np.array([ee[0], ee[1], carry_z + 0.02]), 0.0)
+            if self.scene.success(self.task_id):
+                self.done = True
+            elif obs.ee_pose[2] > carry_z:
+                self._enter("approach")  # missed: try again somewhere else
+                self.place_xy = self.scene.place_target(self.task_id, self.rng)
+        a[6] = grip
+        self.last_gripper = obs.gripper
+        return self._finish(a)
+
+
+class PushExpert(_Expert):
+    """Push the block onto the goal square with the closed gripper, re-approaching when it drifts."""
+
+    def __init__(self, scene, task_id: str, noise: float, rng: np.random.Generator):
+        super().__init__(scene, task_id, noise, rng)
+        self.hover = 0.07 * self.s
+        self.wait = 0
+
+    def __call__(self, obs: ArmObservation) -> np.ndarray:
+        p = self.scene.privileged()
+        block = p["block_pose"][:3]
+        goal = self.scene.goal_xy(self.task_id)
+        ee = obs.ee_pose[:3]
+        b = self.scene.block_half
+        push_z = max(b * 0.7, self.scene.robot.tcp_to_tip + 0.004)
+        d = goal - block[:2]
+        dist = float(np.linalg.norm(d))
+        u = d / max(dist, 1e-6)
+        behind = block[:2] - u * (b + 0.02 * self.s)
+        # lateral offset of the tool from the push line through the block centre
+        rel = ee[:2] - block[:2]
+        lateral = float(rel[0] * -u[1] + rel[1] * u[0])
+        along = float(rel @ u)
+        a = np.zeros(7)
+        if self.phase == "start":
+            self.phase = "approach"
+        if self.scene.success(self.task_id) and self.phase != "approach":
+            self.phase = "retreat"
+        self.wait += 1
+        if self.phase == "approach":
+            a = self._travel(obs, behind, self.hover)
+            if np.linalg.norm(ee[:2] - behind) < 0.01 * self.s and ee[2] > self.hover - 0.02:
+                self.phase, self.wait = "descend", 0
+        elif self.phase == "descend":
+            a = self._move(obs, np.array([behind[0], behind[1], push_z]))
+            if np.linalg.norm(ee[:2] - behind) > 0.025 * self.s or self.wait > 10:
+                self.phase, self.wait = "lift", 0  # drifted, or landed on something
+            elif ee[2] < push_z + 0.008:
+                self.phase = "push"
+        elif self.phase == "push":
+            # aim a little past the block centre along the line, correcting the lateral offset
+            target = block[:2] - u * (b + 0.005) + u * min(dist, 0.03 * self.s)
+            a = self._move(obs, np.array([target[0], target[1], push_z]), gain=0.8)
+            if abs(lateral) > 0.6 * b or along > -0.5 * b or ee[2] > push_z + 0.03:
+                self.phase = "lift"
+        elif self.phase == "lift":
+            a = self._move(obs, np.array([ee[0] - u[0] * 0.01, ee[1] - u[1] * 0.01, self.hover]))
+            if ee[2] > self.hover - 0.01:
+                self.phase = "approach"
+        elif self.phase == "retreat":
+            a = self._move(obs, np.array([ee[0], ee[1], self.hover]))
+            if not self.scene.success(self.task_id):
+                self.phase = "approach"
+            else:
+                self.done = True
+        a[6] = CLOSED
+        return self._finish(a)

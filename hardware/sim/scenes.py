@@ -1,0 +1,586 @@
+"""Sim task scenes for reset-free learning: each is a forward task and its reverse, with
+ground-truth success, randomised object / distractor placement and lighting, and a scripted
+expert per task.
+
+    scene = make_scene("widowx250_cube_bowl", seed=0, image_size=128)
+    fwd, bwd = scene.tasks                      # TaskSpec(id, instruction, phase)
+    scene.randomize(task_id=fwd.id)             # a start where the forward task is not yet done
+    expert = scene.expert(fwd.id, noise=0.1)
+    for _ in range(scene.max_episode_steps):
+        sent = scene.step(expert(scene.observe()))   # one control period of simulated time
+        if scene.success(fwd.id): break
+    image = scene.render("front")               # (H, W, 3) uint8
+
+Scenes (see ``SCENES``): ``widowx250_cube_bowl``, ``widowx250_push_block``, ``franka_cube_bowl``,
+``widowx_ai_cube_bowl``. Static things (bowl, target squares, distractors) are mocap bodies, so
+their placement is part of the physics state; colours, lights and camera jitter are model
+parameters carried in the appearance part of ``state()``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+import mujoco
+import numpy as np
+
+from hardware import geometry
+from hardware.arm import ActionSent, ArmObservation
+from hardware.sim.arms import SIM_ARM_CLASSES, SimArm, default_config
+from hardware.sim.robots import ROBOTS, RobotModel
+from hardware.sim.world import SimWorld
+
+Phase = Literal["forward", "backward"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task of a scene."""
+
+    id: str  # stable identifier stored with episodes, e.g. "put_cube_in_bowl"
+    instruction: str  # natural-language instruction for language-conditioned policies / the VLM
+    phase: Phase  # "forward" or "backward" (its reverse)
+
+
+SCENES: dict[str, type["SimScene"]] = {}
+
+
+def register_scene(name: str) -> Callable[[type["SimScene"]], type["SimScene"]]:
+    """Class decorator: register a ``SimScene`` subclass under ``name``."""
+
+    def deco(cls: type[SimScene]) -> type[SimScene]:
+        if name in SCENES and SCENES[name].__qualname__ != cls.__qualname__:
+            raise ValueError(f"scene {name!r} already registered by {SCENES[name].__qualname__}")
+        cls.name = name
+        SCENES[name] = cls
+        return cls
+
+    return deco
+
+
+def make_scene(name: str, seed: int = 0, image_size: int = 128, **kwargs: Any) -> "SimScene":
+    """Build a registered scene, randomised from ``seed``; its arm is connected."""
+    if name not in SCENES:
+        raise KeyError(f"unknown scene {name!r}; registered: {sorted(SCENES)}")
+    return SCENES[name](seed=seed, image_size=image_size, **kwargs)
+
+
+PALETTE = np.array(
+    [
+        [0.15, 0.35, 0.85],  # blue
+        [0.1, 0.65, 0.3],  # green
+        [0.95, 0.8, 0.1],  # yellow
+        [0.6, 0.3, 0.75],  # purple
+        [0.95, 0.55, 0.1],  # orange
+        [0.2, 0.75, 0.8],  # cyan
+        [0.9, 0.9, 0.9],  # white
+        [0.4, 0.25, 0.15],  # brown
+    ]
+)
+
+
+class SimScene:
+    """Base of the task scenes: a ``SimWorld`` with a robot, objects, tasks and experts."""
+
+    name = "base"
+    robot_name = "widowx250"
+    tasks: tuple[TaskSpec, TaskSpec]
+    #: a scripted expert finishes well within this many control steps
+    max_episode_steps = 60
+    n_distractors = 2
+    #: PALETTE rows distractors may take
+    distractor_colors: tuple[int, ...] = tuple(range(len(PALETTE)))
+
+    def __init__(
+        self,
+        seed: int = 0,
+        image_size: int = 128,
+        cameras: tuple[str, ...] = ("front",),
+        arm_overrides: dict[str, Any] | None = None,
+        timestep: float = 0.004,
+        fast_render: bool = True,
+    ):
+        if image_size < 16 or image_size > 1024:
+            raise ValueError(f"image_size must be in [16, 1024], got {image_size!r}")
+        self.robot: RobotModel = ROBOTS[self.robot_name]
+        self.image_size = int(image_size)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self._appearance_names: list[tuple[str, str, int, slice]] = []
+        self.world = SimWorld(
+            self.robot, add_objects=self._add_objects, timestep=timestep, max_image_size=self.image_size, fast_render=fast_render
+        )
+        for attr, name, obj, cols in self._appearance_names:
+            idx = mujoco.mj_name2id(self.world.model, obj, name)
+            self.world.add_appearance(attr, idx, cols)
+        self._default_appearance = self.world.appearance_vector()
+        for cam in cameras:
+            if cam not in self.world.camera_names:
+                raise ValueError(f"scene {self.name}: unknown camera {cam!r}; known: {sorted(self.world.camera_names)}")
+        self.cameras = tuple(cameras)
+        arm_cls = SIM_ARM_CLASSES[self.robot.name]
+        cfg = default_config(self.robot, cls=arm_cls.Config, timestep=timestep, **(arm_overrides or {}))
+        self.arm: SimArm = arm_cls(cfg, world=self.world)
+        self.arm.connect()
+        self.randomize(self.rng)
+
+    # ---- subclass hooks -----------------------------------------------------------------------
+    def _add_objects(self, spec: mujoco.MjSpec, world: SimWorld) -> None:
+        """Add task bodies to ``spec`` (before compile)."""
+
+    def _place_objects(self, rng: np.random.Generator, task_id: str) -> None:
+        """Place task objects for a start of ``task_id`` (the task not yet solved)."""
+
+    def success(self, task_id: str) -> bool:
+        """Ground-truth success of ``task_id`` in the current world state."""
+        raise NotImplementedError
+
+    def privileged(self) -> dict[str, np.ndarray]:
+        """Object poses etc. in the robot base frame, for scripted experts and tests."""
+        return {}
+
+    def expert(self, task_id: str, noise: float = 0.1, rng: np.random.Generator | None = None) -> Callable[[ArmObservation], np.ndarray]:
+        """A scripted expert for ``task_id``: ``obs -> action (7,)`` in [-1, 1], with Gaussian ``noise``."""
+        raise NotImplementedError
+
+    # ---- helpers for subclasses ---------------------------------------------------------------
+    def randomize_appearance_of(self, attr: str, name: str, obj: mujoco.mjtObj, cols: slice = slice(0, 3)) -> None:
+        """Declare (while building) a named element's model parameter as randomised appearance."""
+        self._appearance_names.append((attr, name, obj, cols))
+
+    def set_mocap(self, body: str, xy: np.ndarray, yaw: float = 0.0, z: float = 0.0) -> None:
+        m, d = self.world.model, self.world.data
+        bid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, body)
+        mid = m.body_mocapid[bid]
+        d.mocap_pos[mid] = [xy[0] + self.world.base_pos[0], xy[1] + self.world.base_pos[1], z]
+        d.mocap_quat[mid] = geometry.rotvec_to_quat([0.0, 0.0, yaw])
+
+    def mocap_xy(self, body: str) -> np.ndarray:
+        m = self.world.model
+        mid = m.body_mocapid[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, body)]
+        return self.world.data.mocap_pos[mid, :2] - self.world.base_pos[:2]
+
+    def set_free_body(self, joint: str, pos: np.ndarray, yaw: float = 0.0) -> None:
+        m, d = self.world.model, self.world.data
+        jid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, joint)
+        adr, dadr = m.jnt_qposadr[jid], m.jnt_dofadr[jid]
+        d.qpos[adr : adr + 3] = np.asarray(pos) + self.world.base_pos
+        d.qpos[adr + 3 : adr + 7] = geometry.rotvec_to_quat([0.0, 0.0, yaw])
+        d.qvel[dadr : dadr + 6] = 0.0
+
+    def free_body_pose(self, joint: str) -> np.ndarray:
+        """``(7,)`` pose of a free body in the base frame."""
+        m, d = self.world.model, self.world.data
+        adr = m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, joint)]
+        pose = d.qpos[adr : adr + 7].copy()
+        pose[:3] -= self.world.base_pos
+        return pose
+
+    def sample_points(
+        self, rng: np.random.Generator, n: int, radii: list[float], fixed: list[tuple[np.ndarray, float]], area: tuple[np.ndarray, np.ndarray]
+    ) -> list[np.ndarray]:
+        """``n`` xy points in the ``area`` box, point i keeping ``radii[i] + r`` clear of each fixed (xy, r)."""
+        lo, hi = area
+        out: list[np.ndarray] = []
+        placed = list(fixed)
+        for i in range(n):
+            for _ in range(500):
+                p = rng.uniform(lo, hi)
+                if all(np.linalg.norm(p - q) > radii[i] + r for q, r in placed):
+                    break
+            else:
+                raise RuntimeError(f"scene {self.name}: could not place object {i} without overlap")
+            out.append(p)
+            placed.append((p, radii[i]))
+        return out
+
+    def area(self, margin: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Object area (base frame xy box) around the workspace centre, shrunk by ``margin``."""
+        s = self.robot.object_scale
+        c = np.asarray(self.robot.workspace_center)
+        half = np.array([0.1, 0.17]) * s - margin
+        return c - half, c + half
+
+    # ---- public API ---------------------------------------------------------------------------
+    @property
+    def control_hz(self) -> float:
+        return self.arm.config.control_hz
+
+    @property
+    def proprio_dim(self) -> int:
+        """Length of ``proprio()``: n_joints + 7 (ee pose) + 1 (gripper)."""
+        return self.world.n_joints + 8
+
+    def task(self, task_id: str) -> TaskSpec:
+        for t in self.tasks:
+            if t.id == task_id:
+                return t
+        raise KeyError(f"scene {self.name} has no task {task_id!r}; tasks: {[t.id for t in self.tasks]}")
+
+    def reverse(self, task_id: str) -> TaskSpec:
+        """The other task of the pair."""
+        self.task(task_id)
+        return self.tasks[1] if self.tasks[0].id == task_id else self.tasks[0]
+
+    def randomize(self, rng: np.random.Generator | None = None, task_id: str | None = None) -> None:
+        """New object/distractor placement, colours, lighting and camera jitter; the arm goes to "reset".
+
+        ``task_id``: place objects for a start of that task (it is not solved yet); default: a
+        random task of the pair.
+        """
+        rng = self.rng if rng is None else rng
+        if task_id is None:
+            task_id = self.tasks[int(rng.integers(2))].id
+        self.task(task_id)
+        with self.world.lock:
+            self.world.set_appearance_vector(self._default_appearance)
+            self._randomize_appearance(rng)
+            self.world.set_joints(np.asarray(self.robot.reset_q), gripper=1.0)
+            self.world.data.qvel[:] = 0.0
+            self._place_objects(rng, task_id)
+            mujoco.mj_forward(self.world.model, self.world.data)
+            self.world.step(0.3)  # let objects settle on the table
+        self.arm.guard.mark_alive(self.arm._now())
+
+    def _randomize_appearance(self, rng: np.random.Generator) -> None:
+        m = self.world.model
+        base = self._default_appearance
+        i = 0
+        for p in self.world.appearance:
+            row = getattr(m, p.attr)[p.index]
+            n = len(row[p.cols])
+            v = base[i : i + n].copy()
+            if p.attr == "light_diffuse":
+                v = np.full(n, rng.uniform(0.35, 0.85)) * rng.uniform(0.9, 1.1, n)
+            elif p.attr == "light_dir":
+                v = np.array([rng.uniform(-0.4, 0.4), rng.uniform(-0.4, 0.4), -1.0])
+                v /= np.linalg.norm(v)
+            elif p.attr == "cam_pos":
+                v = v + rng.uniform(-0.015, 0.015, n) * self.robot.object_scale
+            elif p.attr in ("geom_rgba", "mat_rgba"):
+                v = np.clip(v * rng.uniform(0.8, 1.2) + rng.uniform(-0.06, 0.06, n), 0.0, 1.0)
+            row[p.cols] = v
+            i += n
+
+    def step(self, action: np.ndarray | None = None) -> ActionSent | None:
+        """One control period of simulated time: ``send_action(action)``, or idle if None."""
+        if action is None:
+            self.arm.idle()
+            return None
+        return self.arm.send_action(action)
+
+    def observe(self) -> ArmObservation:
+        return self.arm.get_observation()
+
+    def proprio(self) -> np.ndarray:
+        """``(proprio_dim,)`` float32: joints (rad), ee pose [x,y,z,qw,qx,qy,qz] (base frame), gripper 0..1."""
+        return self.observe().state_vector()
+
+    def render(self, camera: str = "front", size: int | None = None) -> np.ndarray:
+        """``(H, W, 3)`` uint8 RGB from "front" (fixed, over the shoulder) or "wrist"."""
+        return self.world.render(camera, self.image_size if size is None else size)
+
+    def images(self) -> dict[str, np.ndarray]:
+        """One render per configured camera: ``{camera: (H, W, 3) uint8}``."""
+        return {cam: self.render(cam) for cam in self.cameras}
+
+    def state(self) -> np.ndarray:
+        """Full world state ``(state_dim,)`` float64 (physics + appearance), for ``set_state`` elsewhere."""
+        return self.world.state()
+
+    def set_state(self, x: np.ndarray) -> None:
+        self.world.set_state(x)
+
+    @property
+    def state_dim(self) -> int:
+        return len(self.world.state())
+
+    def close(self) -> None:
+        self.arm.disconnect()
+        self.world.close()
+
+    def __enter__(self) -> "SimScene":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ==============================================================================================
+# put the cube in the bowl / take the cube out of the bowl
+# ==============================================================================================
+class CubeBowlScene(SimScene):
+    """A cube, a bowl and distractors on a table (mocap bowl and distractors, free cube)."""
+
+    tasks = (
+        TaskSpec("put_cube_in_bowl", "put the cube in the bowl", "forward"),
+        TaskSpec("take_cube_out_of_bowl", "take the cube out of the bowl", "backward"),
+    )
+    max_episode_steps = 60
+    bowl_segments = 12
+
+    @property
+    def cube_half(self) -> float:
+        return 0.015 * self.robot.object_scale
+
+    @property
+    def bowl_radius(self) -> float:
+        """Inner radius of the bowl wall, metres."""
+        return 0.065 * self.robot.object_scale
+
+    @property
+    def bowl_height(self) -> float:
+        return 0.03 * self.robot.object_scale
+
+    def _add_objects(self, spec: mujoco.MjSpec, world: SimWorld) -> None:
+        s = self.robot.object_scale
+        wb = spec.worldbody
+        spec.add_material(name="bowl_mat", rgba=[0.15, 0.35, 0.85, 1.0])
+        self.randomize_appearance_of("mat_rgba", "bowl_mat", mujoco.mjtObj.mjOBJ_MATERIAL)
+        bowl = wb.add_body(name="bowl", mocap=True, pos=[0.3, 0, 0])
+        r, h, t = self.bowl_radius, self.bowl_height, 0.006 * s
+        bowl.add_geom(name="bowl_floor", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[r + t, 0.003, 0], pos=[0, 0, 0.003], material="bowl_mat")
+        seg = 2 * (r + t / 2) * math.tan(math.pi / self.bowl_segments) + 0.002
+        for k in range(self.bowl_segments):
+            a = 2 * math.pi * k / self.bowl_segments
+            bowl.add_geom(
+                name=f"bowl_wall{k}",
+                type=mujoco.mjtGeom.mjGEOM_BOX,
+                size=[t / 2, seg / 2, h / 2],
+                pos=[(r + t / 2) * math.cos(a), (r + t / 2) * math.sin(a), h / 2],
+                quat=list(geometry.rotvec_to_quat([0, 0, a])),
+                material="bowl_mat",
+            )
+        c = self.cube_half
+        cube = wb.add_body(name="cube", pos=[0.3, 0.1, c])
+        cube.add_freejoint(name="cube_joint")
+        cube.add_geom(
+            name="cube",
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=[c, c, c],
+            rgba=[0.85, 0.12, 0.1, 1],
+            mass=0.03 * s**3,
+            friction=[1.2, 0.01, 0.001],
+            condim=4,
+        )
+        self.randomize_appearance_of("geom_rgba", "cube", mujoco.mjtObj.mjOBJ_GEOM)
+        _add_distractors(self, wb, s)
+        _add_common_appearance(self)
+
+    def _place_objects(self, rng: np.random.Generator, task_id: str) -> None:
+        s = self.robot.object_scale
+        r_out = self.bowl_radius + 0.006 * s
+        lo, hi = self.area(margin=r_out)
+        bowl_xy = rng.uniform(lo, hi)
+        self.set_mocap("bowl", bowl_xy)
+        c = self.cube_half
+        cube_yaw = rng.uniform(-math.pi, math.pi)
+        if task_id == "put_cube_in_bowl":
+            (cube_xy,) = self.sample_points(rng, 1, [2 * c], [(bowl_xy, r_out + 0.01 * s)], self.area(margin=c + 0.01))
+            cube_z = c
+        else:
+            off = rng.uniform(0, self.bowl_radius - 1.6 * c)
+            ang = rng.uniform(-math.pi, math.pi)
+            cube_xy = bowl_xy + off * np.array([math.cos(ang), math.sin(ang)])
+            cube_z = c + 0.006
+        self.set_free_body("cube_joint", np.array([cube_xy[0], cube_xy[1], cube_z]), cube_yaw)
+        _place_distractors(self, rng, [(bowl_xy, r_out + 0.02 * s), (cube_xy, 2 * c + 0.02 * s)])
+
+    def privileged(self) -> dict[str, np.ndarray]:
+        return {"cube_pose": self.free_body_pose("cube_joint"), "bowl_xy": self.mocap_xy("bowl")}
+
+    def success(self, task_id: str) -> bool:
+        self.task(task_id)
+        p = self.privileged()
+        cube, bowl = p["cube_pose"][:3], p["bowl_xy"]
+        dist = float(np.linalg.norm(cube[:2] - bowl))
+        c = self.cube_half
+        if task_id == "put_cube_in_bowl":
+            # resting inside the wall (not held above the bowl)
+            return dist < self.bowl_radius - 0.5 * c and cube[2] < 0.006 + c + 0.012
+        # resting on the table, clear of the bowl wall
+        return dist > self.bowl_radius + 0.006 * self.robot.object_scale + 1.2 * c and cube[2] < c + 0.01
+
+    def expert(self, task_id: str, noise: float = 0.1, rng: np.random.Generator | None = None):
+        from hardware.sim.experts import PickPlaceExpert
+
+        self.task(task_id)
+        rng = np.random.default_rng() if rng is None else rng
+        return PickPlaceExpert(self, task_id, noise=noise, rng=rng)
+
+    def place_target(self, task_id: str, rng: np.random.Generator) -> np.ndarray:
+        """Where the expert puts the cube down (base-frame xy)."""
+        p = self.privileged()
+        bowl = p["bowl_xy"]
+        if task_id == "put_cube_in_bowl":
+            return bowl + rng.normal(0, 0.005, 2)
+        s = self.robot.object_scale
+        fixed = [(bowl, self.bowl_radius + 0.006 * s + 0.035 * s)] + [(xy, 0.035 * s) for xy in _distractor_xys(self)]
+        (xy,) = self.sample_points(rng, 1, [0.0], fixed, self.area(margin=self.cube_half + 0.01))
+        return xy
+
+
+@register_scene("widowx250_cube_bowl")
+class WidowX250CubeBowl(CubeBowlScene):
+    """WidowX 250 at 5 Hz, the RoboFuME cube/bowl pair."""
+
+    robot_name = "widowx250"
+    max_episode_steps = 60
+
+
+@register_scene("franka_cube_bowl")
+class FrankaCubeBowl(CubeBowlScene):
+    """Franka FR3 at 10 Hz, the same pair with larger objects."""
+
+    robot_name = "franka"
+    max_episode_steps = 120
+
+
+@register_scene("widowx_ai_cube_bowl")
+class WidowXAICubeBowl(CubeBowlScene):
+    """WidowX AI at 10 Hz, the same pair."""
+
+    robot_name = "widowx_ai"
+    max_episode_steps = 120
+
+
+# ==============================================================================================
+# push the block onto the blue square / back onto the yellow square
+# ==============================================================================================
+class PushBlockScene(SimScene):
+    """A block between two coloured squares; push it from one to the other with the closed gripper."""
+
+    tasks = (
+        TaskSpec("push_block_to_blue", "push the block onto the blue square", "forward"),
+        TaskSpec("push_block_to_yellow", "push the block onto the yellow square", "backward"),
+    )
+    max_episode_steps = 60
+    # no blue or yellow distractors: the instruction names those colours
+    distractor_colors = (1, 3, 4, 6, 7)
+
+    @property
+    def block_half(self) -> float:
+        return 0.02 * self.robot.object_scale
+
+    @property
+    def square_half(self) -> float:
+        return 0.04 * self.robot.object_scale
+
+    def _add_objects(self, spec: mujoco.MjSpec, world: SimWorld) -> None:
+        s = self.robot.object_scale
+        wb = spec.worldbody
+        for name, rgba in (("blue", [0.15, 0.35, 0.9, 1]), ("yellow", [0.95, 0.8, 0.1, 1])):
+            sq = wb.add_body(name=f"{name}_square", mocap=True, pos=[0.3, 0, 0])
+            sq.add_geom(
+                name=f"{name}_square",
+                type=mujoco.mjtGeom.mjGEOM_BOX,
+                size=[self.square_half, self.square_half, 0.0005],
+                pos=[0, 0, 0.0005],
+                rgba=rgba,
+                contype=0,
+                conaffinity=0,
+            )
+            self.randomize_appearance_of("geom_rgba", f"{name}_square", mujoco.mjtObj.mjOBJ_GEOM)
+        b = self.block_half
+        block = wb.add_body(name="block", pos=[0.3, 0.0, b])
+        block.add_freejoint(name="block_joint")
+        block.add_geom(
+            name="block",
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=[b, b, b],
+            rgba=[0.85, 0.12, 0.1, 1],
+            mass=0.08 * s**3,
+            friction=[0.6, 0.01, 0.001],
+        )
+        self.randomize_appearance_of("geom_rgba", "block", mujoco.mjtObj.mjOBJ_GEOM)
+        _add_distractors(self, wb, s)
+        _add_common_appearance(self)
+
+    def _place_objects(self, rng: np.random.Generator, task_id: str) -> None:
+        s = self.robot.object_scale
+        c = np.asarray(self.robot.workspace_center)
+        gap = rng.uniform(0.17, 0.22) * s  # centre distance between the squares, along y
+        mid = c + np.array([rng.uniform(-0.05, 0.05) * s, rng.uniform(-0.02, 0.02) * s])
+        # blue on the left (+y) or right, so the direction is not a constant the policy can memorise
+        sign = 1.0 if rng.random() < 0.5 else -1.0
+        blue = mid + np.array([rng.uniform(-0.02, 0.02) * s, sign * gap / 2])
+        yellow = mid + np.array([rng.uniform(-0.02, 0.02) * s, -sign * gap / 2])
+        self.set_mocap("blue_square", blue)
+        self.set_mocap("yellow_square", yellow)
+        start = yellow if task_id == "push_block_to_blue" else blue
+        xy = start + rng.uniform(-0.012, 0.012, 2) * s
+        self.set_free_body("block_joint", np.array([xy[0], xy[1], self.block_half]), rng.uniform(-0.3, 0.3))
+        h = self.square_half
+        _place_distractors(self, rng, [(blue, 1.5 * h + 0.02 * s), (yellow, 1.5 * h + 0.02 * s), (mid, 0.06 * s)])
+
+    def privileged(self) -> dict[str, np.ndarray]:
+        return {
+            "block_pose": self.free_body_pose("block_joint"),
+            "blue_xy": self.mocap_xy("blue_square"),
+            "yellow_xy": self.mocap_xy("yellow_square"),
+        }
+
+    def goal_xy(self, task_id: str) -> np.ndarray:
+        p = self.privileged()
+        return p["blue_xy"] if task_id == "push_block_to_blue" else p["yellow_xy"]
+
+    def success(self, task_id: str) -> bool:
+        self.task(task_id)
+        block = self.privileged()["block_pose"][:3]
+        goal = self.goal_xy(task_id)
+        # block centre over the square (Chebyshev distance) and still on the table
+        return bool(np.max(np.abs(block[:2] - goal)) < self.square_half - 0.2 * self.block_half and block[2] < 2 * self.block_half)
+
+    def expert(self, task_id: str, noise: float = 0.1, rng: np.random.Generator | None = None):
+        from hardware.sim.experts import PushExpert
+
+        self.task(task_id)
+        rng = np.random.default_rng() if rng is None else rng
+        return PushExpert(self, task_id, noise=noise, rng=rng)
+
+
+@register_scene("widowx250_push_block")
+class WidowX250PushBlock(PushBlockScene):
+    """WidowX 250 at 5 Hz pushing a block between two squares."""
+
+    robot_name = "widowx250"
+    max_episode_steps = 80
+
+
+# ---- shared distractors and appearance --------------------------------------------------------
+def _add_distractors(scene: SimScene, wb, s: float) -> None:
+    shapes = [
+        (mujoco.mjtGeom.mjGEOM_CYLINDER, [0.018 * s, 0.025 * s, 0]),
+        (mujoco.mjtGeom.mjGEOM_BOX, [0.02 * s, 0.012 * s, 0.015 * s]),
+        (mujoco.mjtGeom.mjGEOM_SPHERE, [0.018 * s, 0, 0]),
+    ]
+    for i in range(scene.n_distractors):
+        kind, size = shapes[i % len(shapes)]
+        body = wb.add_body(name=f"distractor{i}", mocap=True, pos=[0.0, 0.5 + i, 0])
+        half_h = size[1] if kind == mujoco.mjtGeom.mjGEOM_CYLINDER else (size[2] if kind == mujoco.mjtGeom.mjGEOM_BOX else size[0])
+        body.add_geom(name=f"distractor{i}", type=kind, size=size, pos=[0, 0, half_h], rgba=list(PALETTE[(i + 3) % len(PALETTE)]) + [1])
+        scene.randomize_appearance_of("geom_rgba", f"distractor{i}", mujoco.mjtObj.mjOBJ_GEOM)
+
+
+def _place_distractors(scene: SimScene, rng: np.random.Generator, keep_clear: list[tuple[np.ndarray, float]]) -> None:
+    s = scene.robot.object_scale
+    lo, hi = scene.area(margin=-0.03 * s)  # distractors may sit a little outside the object area
+    pts = scene.sample_points(rng, scene.n_distractors, [0.03 * s] * scene.n_distractors, keep_clear, (lo, hi))
+    m = scene.world.model
+    for i, xy in enumerate(pts):
+        scene.set_mocap(f"distractor{i}", xy, yaw=rng.uniform(-math.pi, math.pi))
+        gid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"distractor{i}")
+        m.geom_rgba[gid, :3] = np.clip(PALETTE[rng.choice(scene.distractor_colors)] * rng.uniform(0.8, 1.1), 0.0, 1.0)
+
+
+def _distractor_xys(scene: SimScene) -> list[np.ndarray]:
+    return [scene.mocap_xy(f"distractor{i}") for i in range(scene.n_distractors)]
+
+
+def _add_common_appearance(scene: SimScene) -> None:
+    scene.randomize_appearance_of("light_diffuse", "key", mujoco.mjtObj.mjOBJ_LIGHT)
+    scene.randomize_appearance_of("light_dir", "key", mujoco.mjtObj.mjOBJ_LIGHT)
+    scene.randomize_appearance_of("geom_rgba", "table", mujoco.mjtObj.mjOBJ_GEOM)
+    scene.randomize_appearance_of("cam_pos", "front", mujoco.mjtObj.mjOBJ_CAMERA)
