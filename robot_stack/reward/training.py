@@ -1,0 +1,101 @@
+"""Success-classifier training data from the episode store, and versioned training runs.
+
+Labels come from episode outcomes with their source: scripted (sim experts), classifier (the
+running reward node) and human (the dashboard). The newest label wins, so a person's
+correction overrides the automatic one; ``reward_vlm.build_labelled_frames`` then turns episodes
+into frames (last frames of successes positive, earlier frames and failures negative).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclass
+class RewardDataConfig:
+    """Which store episodes become classifier training frames."""
+
+    camera: str = "front"  # camera whose frames the classifier learns from
+    robots: tuple[str, ...] = ()  # robot groups to read (empty = all)
+    include_eval: bool = True  # evaluation episodes are fine for the classifier (their labels are as good)
+    sources: tuple[str, ...] = ("scripted", "human")  # outcome sources trusted as labels for training
+    max_episodes: int = 0  # newest episodes to use (0 = all)
+
+    def __post_init__(self) -> None:
+        bad = set(self.sources) - {"scripted", "human", "classifier"}
+        if bad:
+            raise ValueError(f"sources must be among scripted/human/classifier, got {sorted(bad)}")
+        if self.max_episodes < 0:
+            raise ValueError(f"max_episodes must be >= 0, got {self.max_episodes}")
+
+
+def labelled_episodes(store, task_ids: Sequence[str], cfg: RewardDataConfig) -> list:
+    """Episodes of ``task_ids`` whose current outcome comes from a trusted source, as reward_vlm Episodes."""
+    from reward_vlm import Episode
+
+    infos = [e for e in store.episodes() if e.task_id in set(task_ids) and e.outcome in ("success", "failure")
+             and e.outcome_source in cfg.sources and (cfg.include_eval or not e.eval)
+             and (not cfg.robots or e.robot_id in cfg.robots) and cfg.camera in e.cameras]
+    if cfg.max_episodes:
+        infos = infos[-cfg.max_episodes:]
+    out = []
+    for info in infos:
+        ep = store.read_episode(info, fields=[], cameras=[cfg.camera])
+        out.append(Episode(frames=ep.data["images"][cfg.camera], task=info.task_id,
+                           outcome=info.outcome == "success", label_source=info.outcome_source))
+    return out
+
+
+def train_from_store(store, tasks: Sequence, out_root: str | pathlib.Path, data_cfg: RewardDataConfig,
+                     train_cfg=None, progress: bool = True) -> tuple[pathlib.Path, dict]:
+    """Train, calibrate and save a new classifier version under ``out_root``; returns (dir, report)."""
+    from reward_vlm import build_labelled_frames, next_version_dir, train_classifier, version_dirs
+
+    task_ids = [t.id if hasattr(t, "id") else t["id"] for t in tasks]
+    episodes = labelled_episodes(store, task_ids, data_cfg)
+    if len(episodes) < 4:
+        raise ValueError(f"only {len(episodes)} labelled episodes of tasks {task_ids} with a camera "
+                         f"{data_cfg.camera!r} in the store; need at least 4")
+    frames = build_labelled_frames(episodes, tasks)
+    out_root = pathlib.Path(out_root)
+    existing = version_dirs(out_root)
+    version = int(existing[-1].name[1:]) + 1 if existing else 1
+    target = next_version_dir(out_root, version)
+    out_root.mkdir(parents=True, exist_ok=True)
+    png = out_root / f"reliability-v{version:04d}.png"
+    clf, report = train_classifier(frames, tasks, train_cfg, reliability_png=png, progress=progress)
+    clf.version = version
+    clf.save(target)
+    summary = {"version": version, "dir": str(target), "episodes": len(episodes), "frames": len(frames),
+               "positives": int(frames.labels.sum()), "report": report.as_dict(), "reliability_png": str(png)}
+    (out_root / f"report-v{version:04d}.json").write_text(json.dumps(summary, indent=2, default=float))
+    return target, summary
+
+
+def retrain_from_human_labels(store, classifier_root: str | pathlib.Path, data_cfg: RewardDataConfig,
+                              upweight: float = 5.0) -> tuple[pathlib.Path, dict]:
+    """A new classifier version fine-tuned on human-labelled episodes (disagreements weighted up)."""
+    from reward_vlm import build_labelled_frames, load_classifier, next_version_dir, retrain_on_disagreements, version_dirs
+
+    versions = version_dirs(classifier_root)
+    if not versions:
+        raise ValueError(f"no classifier versions under {classifier_root}; train one first")
+    clf = load_classifier(versions[-1])
+    human = labelled_episodes(store, clf.task_ids, RewardDataConfig(camera=data_cfg.camera, robots=data_cfg.robots,
+                                                                     include_eval=True, sources=("human",)))
+    if not human:
+        raise ValueError("no human-labelled episodes in the store: label some in the dashboard first")
+    frames = build_labelled_frames(human, clf.tasks)
+    replay_eps = labelled_episodes(store, clf.task_ids, RewardDataConfig(camera=data_cfg.camera, sources=("scripted",)))
+    replay = build_labelled_frames(replay_eps, clf.tasks) if replay_eps else None
+    tasks = [clf.task_ids[i] for i in frames.task_ids]
+    new = retrain_on_disagreements(clf, frames.images, frames.labels.astype(np.int64), tasks, upweight=upweight, replay=replay)
+    target = next_version_dir(classifier_root, new.version)
+    new.save(target)
+    return target, dict(new.metrics.get("retrain", {}))
+

@@ -1,0 +1,130 @@
+"""Adapters between the actor loop and the packages it drives: the store and the policy.
+
+Kept apart from the node so they are testable without DDS: ``StoreEpisodeSink`` streams the
+actor's steps into the episode store's recorder; ``CheckpointPolicy`` wraps a ``policies.Agent``
+and offers a newer checkpoint (if the learner wrote one) when the loop asks at an episode
+boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+from typing import Any, Sequence
+
+import numpy as np
+
+from robot_stack.session.scheduler import EpisodePlan
+
+log = logging.getLogger(__name__)
+
+
+class StoreEpisodeSink:
+    """Streams episodes into one robot group of an ``EpisodeStore`` (created on the first step)."""
+
+    def __init__(self, store, robot_id: str, robot_description: dict, camera_descriptions: dict | None = None,
+                 data_source: str = "online") -> None:
+        self.store = store
+        self.robot_id = robot_id
+        self.robot_description = robot_description
+        self.camera_descriptions = camera_descriptions or {}
+        self.data_source = data_source
+        self.writer = None
+        self._plan: EpisodePlan | None = None
+        self._policy_version = 0
+        self._recorder = None
+
+    def begin(self, plan: EpisodePlan, policy_version: int) -> None:
+        self._plan, self._policy_version, self._recorder = plan, policy_version, None
+
+    def _open(self, step: dict[str, Any]) -> None:
+        from robot_stack.store import EpisodeMeta
+
+        if self.writer is None:
+            cams = {c: tuple(img.shape[:2]) for c, img in step["images"].items()}
+            # The writer learns the shapes from the first real step, so the same node works for
+            # any camera set and proprio size; a restart reopens the group and checks they match.
+            self.writer = self.store.writer(self.robot_id, self.robot_description, cams, int(np.asarray(step["state"]).shape[0]),
+                                            camera_descriptions=self.camera_descriptions)
+        plan = self._plan
+        assert plan is not None, "add_step before begin"
+        meta = EpisodeMeta(task_id=plan.task.id, instruction=plan.task.instruction, phase=plan.task.phase,
+                           eval=plan.eval, data_source=self.data_source,
+                           extra={"episode_index": plan.index, "recovery": plan.recovery,
+                                  "policy_version": self._policy_version})
+        self._recorder = self.writer.begin_episode(meta)
+
+    def add_step(self, step: dict[str, Any]) -> None:
+        if self._recorder is None:
+            self._open(step)
+        self._recorder.add_step(**step)
+
+    def commit(self, outcome: str, extra: dict) -> str:
+        # Facts known only at the end (e.g. sim ground truth, why it ended) join the metadata the
+        # store writes at commit; the arrays are already flushed.
+        self._recorder.meta.extra.update({k: v for k, v in extra.items() if v is not None})
+        eid = self._recorder.commit(outcome=outcome, source="classifier")
+        self._recorder = None
+        return eid
+
+    def discard(self) -> None:
+        if self._recorder is not None:
+            self._recorder.discard()
+        self._recorder = None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class CheckpointPolicy:
+    """A ``policies`` agent as the actor loop's policy: task ids -> indices, camera selection."""
+
+    def __init__(self, agent, task_ids: Sequence[str]) -> None:
+        self.agent = agent
+        self.task_index = {t: i for i, t in enumerate(task_ids)}
+        self.cameras = tuple(agent.config.network.image_keys)
+
+    @property
+    def version(self) -> int:
+        return int(self.agent.version)
+
+    def act(self, images: dict[str, np.ndarray], proprio: np.ndarray, task_id: str, deterministic: bool) -> np.ndarray:
+        """images {camera: (H, W, 3) uint8}, proprio (S,) -> action (7,) float32 in [-1, 1]."""
+        if task_id not in self.task_index:
+            raise KeyError(f"policy knows tasks {sorted(self.task_index)}, not {task_id!r}")
+        obs = {"state": np.asarray(proprio, dtype=np.float32), "task": self.task_index[task_id]}
+        if self.cameras:
+            obs["image"] = {c: images[c] for c in self.cameras}
+        return self.agent.act(obs, deterministic=deterministic)
+
+
+class CheckpointWatcher:
+    """Offers the newest checkpoint of a directory when it is newer than the one in use."""
+
+    def __init__(self, checkpoint_dir: str | pathlib.Path, task_ids: Sequence[str], device: str = "cpu") -> None:
+        from policies.checkpoint import CheckpointManager
+
+        self.manager = CheckpointManager(checkpoint_dir)
+        self.task_ids = list(task_ids)
+        self.device = device
+        self.loaded_version: int | None = None
+
+    def load_latest(self) -> CheckpointPolicy | None:
+        """The newest checkpoint as a policy, or None if there is none (or it is the one loaded).
+
+        A checkpoint that fails verification is skipped with an error in the log: the actor keeps
+        its current policy rather than stopping the robot.
+        """
+        from policies.checkpoint import CheckpointError, load_agent
+
+        version = self.manager.latest_version()
+        if version is None or version == self.loaded_version:
+            return None
+        try:
+            agent = load_agent(self.manager.path(version), device=self.device)
+        except (CheckpointError, OSError, ValueError) as exc:
+            log.error("checkpoint %s not loaded: %s", version, exc)
+            return None
+        self.loaded_version = version
+        return CheckpointPolicy(agent, self.task_ids)
