@@ -1,0 +1,63 @@
+"""Offline pre-training from an episode store (Cal-QL or BC), with progress and periodic evaluation."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+from typing import Callable
+
+from tqdm import tqdm
+
+from robot_stack.learner.builder import PolicySpec, build_learner, learner_config, loader_config, state_dim_of
+from robot_stack.learner.replay_loader import ReplayLoader, ReplayLoaderConfig
+
+log = logging.getLogger(__name__)
+
+
+def pretrain(store, checkpoint_dir: str | pathlib.Path, spec: PolicySpec, updates: int, *,
+             eval_every: int = 0, evaluate: Callable[[object], dict] | None = None,
+             loader: ReplayLoaderConfig | None = None, progress: bool = True) -> dict:
+    """Train ``updates`` steps on every committed non-eval episode; write one checkpoint version.
+
+    ``evaluate(policy) -> metrics`` (e.g. a sim rollout) runs every ``eval_every`` updates and at
+    the end; its last result is stored in the checkpoint's metrics.
+    """
+    from policies.checkpoint import CheckpointManager
+    from policies.trainer import Trainer
+
+    from robot_stack.session.adapters import CheckpointPolicy
+
+    if updates < 1:
+        raise ValueError(f"updates must be >= 1, got {updates}")
+    config = learner_config(spec, state_dim_of(store, spec.task_ids))
+    replay_loader = ReplayLoader(store, loader_config(spec, config, loader))
+    n = replay_loader.load_new()
+    sizes = replay_loader.sizes()
+    if n == 0 or sum(sizes.values()) < config.batch_size:
+        raise ValueError(f"only {sum(sizes.values())} transitions of tasks {list(spec.task_ids)} in the store "
+                         f"({n} episodes); need at least one batch ({config.batch_size})")
+    learner = build_learner(spec, config)
+    manager = CheckpointManager(checkpoint_dir)
+    trainer = Trainer(learner, replay_loader.replay(), seed=spec.seed, checkpoints=manager)
+    log.info("pre-training %s on %d episodes (%s) for %d updates", spec.kind, n, sizes, updates)
+    chunk = eval_every if eval_every > 0 else updates
+    done, stats, evals = 0, {}, []
+    bar = tqdm(total=updates, desc=f"pretrain {spec.kind}", disable=not progress, unit="upd")
+    while done < updates:
+        k = min(chunk, updates - done)
+        stats = trainer.run(k)
+        done += k
+        bar.update(k)
+        bar.set_postfix({key.split("/")[-1]: f"{v:.3g}" for key, v in stats.items()
+                         if key in ("losses/critic", "losses/actor", "losses/bc", "time/updates_per_s")})
+        if evaluate is not None and (eval_every > 0 or done == updates):
+            result = evaluate(CheckpointPolicy(learner.agent(), spec.task_ids))
+            evals.append({"updates": done, **result})
+            log.info("eval after %d updates: %s", done, result)
+    bar.close()
+    metrics = {k: float(v) for k, v in stats.items()}
+    if evals:
+        metrics.update({f"eval/{k}": v for k, v in evals[-1].items() if isinstance(v, (int, float))})
+    path = trainer.checkpoint(metrics=metrics, data_seen={"episodes": n, **{f"transitions/{k}": v for k, v in sizes.items()}})
+    return {"checkpoint": str(path), "version": manager.latest_version(), "episodes": n, "transitions": sizes,
+            "updates": done, "stats": metrics, "evals": evals, "state_dim": config.network.state_dim}
