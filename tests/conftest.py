@@ -26,24 +26,6 @@ def artifacts_dir(request) -> pathlib.Path:
     return path
 
 
-@pytest.fixture
-def dds_env(monkeypatch) -> dict[str, str]:
-    """Pin DDS to loopback and a random ROS_DOMAIN_ID for this test (this process and its children).
 
-    Returns the full environment to give child processes (``subprocess.Popen(env=dds_env)``).
-    """
-    from robot_stack.runtime.dds import isolated_env
-
-    for k, v in isolated_env().items():
-        monkeypatch.setenv(k, v)
-    return dict(os.environ)
-
-
-@pytest.fixture
-def runtime(dds_env):
-    """A Cyclone-backend Runtime in this process on the isolated domain; shut down after the test."""
-    from robot_stack.runtime import Runtime
-
-    rt = Runtime(backend="cyclonedds")
-    yield rt
-    rt.shutdown()
+# Loopback-only DDS on a random domain (dds_env) and an in-process runtime (runtime), for any test.
+from robot_stack.runtime.testing import dds_env, runtime  # noqa: E402,F401

@@ -8,6 +8,9 @@ NODES: dict[str, str] = {
     # the fine-tuning graph
     "controller": "robot_stack.nodes.controller:ControllerNode",
     "camera": "robot_stack.nodes.camera:CameraNode",
+    "actor": "robot_stack.nodes.actor:ActorNode",
+    "reward": "robot_stack.nodes.reward:RewardNode",
+    "learner": "robot_stack.nodes.learner:LearnerNode",
     "dashboard": "robot_stack.dashboard.node:DashboardNode",
     # tiny nodes used by the runtime's tests and examples
     "talker": "robot_stack.nodes.demo:Talker",

@@ -10,22 +10,12 @@ import httpx
 import numpy as np
 import pytest
 
-from robot_stack.runtime import Node, Runtime, msgs
-from robot_stack.runtime.dds import isolated_env
+from robot_stack.runtime import Node, msgs
 
 from dash_helpers import ROBOT, TOKEN, frame
 
 pytestmark = pytest.mark.processes
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def runtime(monkeypatch):
-    for k, v in isolated_env().items():
-        monkeypatch.setenv(k, v)
-    rt = Runtime(backend="cyclonedds")
-    yield rt
-    rt.shutdown()
 
 
 def test_dashboard_node_bridges_topics_and_commands(runtime, store):

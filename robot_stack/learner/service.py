@@ -1,0 +1,167 @@
+"""The learner service's training loop, free of ROS: tail the store, train, publish versions.
+
+Resume is the default: on start the newest checkpoint (weights + optimiser state, e.g. the
+offline pre-training result) is restored and the whole store is reloaded, so a crashed learner
+continues where its last checkpoint left it. The update-to-data ratio bounds online training:
+after the first ``warmup_updates`` only ``utd_ratio`` updates per new online transition are done,
+so a slow robot does not make the learner overfit its first few episodes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from robot_stack.learner.builder import PolicySpec, build_learner, learner_config, loader_config, state_dim_of
+from robot_stack.learner.replay_loader import ReplayLoader, ReplayLoaderConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LearnerServiceConfig:
+    """The learner service: where data and checkpoints live, how fast it trains, when it publishes."""
+
+    store: str = "episodes.zarr"  # episode store to tail (directory or object-store URL)
+    checkpoints: str = "checkpoints"  # checkpoint directory (read to resume, written with new versions)
+    utd_ratio: float = 1.0  # updates per new online transition once warm (update-to-data ratio)
+    warmup_updates: int = 0  # updates allowed before/without online data (e.g. to continue pre-training)
+    publish_every: int = 200  # updates between new policy versions
+    chunk_updates: int = 10  # updates between store polls and metric publishes
+    max_updates: int = 0  # stop training after this many updates in this run (0 = no limit)
+    keep_checkpoints: int = 5  # newest checkpoint versions kept on disk (0 = all)
+    tensorboard_dir: str = ""  # TensorBoard log directory ('' = none)
+    wait_for_data_s: float = 600.0  # how long to wait for the first episodes before giving up
+    policy: PolicySpec = field(default_factory=PolicySpec)  # the policy being trained
+    data: ReplayLoaderConfig = field(default_factory=ReplayLoaderConfig)  # replay sources and mixing
+
+    def __post_init__(self) -> None:
+        if self.utd_ratio < 0:
+            raise ValueError(f"utd_ratio must be >= 0, got {self.utd_ratio}")
+        for name in ("warmup_updates", "max_updates", "keep_checkpoints"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("publish_every", "chunk_updates"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.wait_for_data_s <= 0:
+            raise ValueError(f"wait_for_data_s must be > 0, got {self.wait_for_data_s}")
+
+
+class LearnerService:
+    """Owns the learner, its replay and its checkpoints; ``run()`` trains until ``stop()``."""
+
+    def __init__(self, cfg: LearnerServiceConfig, store=None) -> None:
+        from policies.checkpoint import CheckpointManager
+        from policies.trainer import Trainer
+
+        from robot_stack.store import EpisodeStore
+
+        self.cfg = cfg
+        self.store = store or EpisodeStore.create(cfg.store)
+        self._stop = threading.Event()
+        self.config = learner_config(cfg.policy, self._wait_for_state_dim())
+        self.learner = build_learner(cfg.policy, self.config)
+        self.manager = CheckpointManager(cfg.checkpoints, keep=cfg.keep_checkpoints)
+        self.version = self.manager.latest_version() or 0
+        if self.version:
+            self.manager.restore(self.learner, self.version)
+            log.info("resumed from checkpoint v%d (%d updates)", self.version, self.learner.step)
+        self.loader = ReplayLoader(self.store, loader_config(cfg.policy, self.config, cfg.data))
+        self.loader.load_new()
+        self.online_at_start = self._online_transitions()
+        self.trainer = Trainer(self.learner, self.loader.replay(), seed=cfg.policy.seed, checkpoints=self.manager)
+        self.updates = 0  # updates in this run
+        self._since_publish = 0
+        self.metrics: dict = {}
+        self._lock = threading.Lock()
+        self.tb = None
+        if cfg.tensorboard_dir:
+            from policies.tensorboard_log import TensorBoardLogger
+
+            self.tb = TensorBoardLogger(cfg.tensorboard_dir)
+
+    def _wait_for_state_dim(self) -> int:
+        deadline = time.monotonic() + self.cfg.wait_for_data_s
+        while True:
+            try:
+                return state_dim_of(self.store, self.cfg.policy.task_ids)
+            except ValueError:
+                if time.monotonic() > deadline or self._stop.wait(1.0):
+                    raise
+                log.info("waiting for the first episodes in %s", self.cfg.store)
+
+    def _online_transitions(self) -> int:
+        """Steps the robots recorded (online episodes and teleoperated demos), each counted once."""
+        steps = self.loader.stats["steps_by_source"]
+        return steps["online"] + steps["intervention"]
+
+    def allowed_updates(self) -> int:
+        """Updates the update-to-data ratio allows right now."""
+        new_online = self._online_transitions() - self.online_at_start
+        budget = self.cfg.warmup_updates + int(self.cfg.utd_ratio * new_online) - self.updates
+        if self.cfg.max_updates:
+            budget = min(budget, self.cfg.max_updates - self.updates)
+        return max(0, budget)
+
+    def step(self) -> bool:
+        """Load new episodes, do one chunk of updates if allowed; returns whether it trained."""
+        if self.loader.drain():
+            self.trainer.replay = self.loader.replay()  # a new source may have become non-empty
+        n = min(self.cfg.chunk_updates, self.allowed_updates())
+        if n <= 0 or sum(self.loader.sizes().values()) < self.config.batch_size:
+            return False
+        stats = self.trainer.run(n)
+        self.updates += n
+        self._since_publish += n
+        if self._since_publish >= self.cfg.publish_every:
+            self.publish_checkpoint(stats)
+        self._record(stats)
+        return True
+
+    def publish_checkpoint(self, stats: dict | None = None) -> int:
+        sizes = self.loader.sizes()
+        self.trainer.checkpoint(metrics={k: float(v) for k, v in (stats or {}).items()},
+                                data_seen={f"transitions/{k}": v for k, v in sizes.items()})
+        self.version = self.manager.latest_version() or self.version
+        self._since_publish = 0
+        log.info("published policy v%d after %d updates", self.version, self.learner.step)
+        return self.version
+
+    def _record(self, stats: dict) -> None:
+        sizes = self.loader.sizes()
+        m = {k: float(v) for k, v in stats.items()}
+        m.update({"updates": self.learner.step, "updates_this_run": self.updates, "policy_version": self.version,
+                  "updates_per_s": m.get("time/updates_per_s", 0.0),
+                  **{f"data/{k}": v for k, v in sizes.items()},  # sampleable transitions per buffer
+                  **{f"data/steps_{k}": v for k, v in self.loader.stats["steps_by_source"].items()},  # recorded steps
+                  "data/episodes": sum(self.loader.stats["loaded"].values())})
+        with self._lock:
+            self.metrics = m
+        if self.tb is not None:
+            self.tb.log(self.learner.step, m)
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return dict(self.metrics)
+
+    def run(self, idle_s: float = 0.2) -> None:
+        """Train until ``stop()`` (or ``max_updates``)."""
+        self.loader.start()
+        try:
+            while not self._stop.is_set():
+                if self.cfg.max_updates and self.updates >= self.cfg.max_updates:
+                    break
+                if not self.step():
+                    self._stop.wait(idle_s)
+        finally:
+            self.loader.stop()
+            if self._since_publish:
+                self.publish_checkpoint()
+            if self.tb is not None:
+                self.tb.close()
+
+    def stop(self) -> None:
+        self._stop.set()

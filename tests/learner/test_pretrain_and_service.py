@@ -1,0 +1,64 @@
+import json
+
+import numpy as np
+import pytest
+
+from robot_stack.learner.builder import PolicySpec
+from robot_stack.learner.pretrain import pretrain
+from robot_stack.learner.service import LearnerService, LearnerServiceConfig
+from robot_stack.session.adapters import CheckpointWatcher
+
+
+def add_online_episode(store, steps=12, intervention_from=None):
+    from robot_stack.store import EpisodeMeta
+
+    w = store.writer("robot0", {"arm": "test"}, {"front": (32, 32)}, 14)
+    rec = w.begin_episode(EpisodeMeta(task_id="put_cube_in_bowl", instruction="put the cube in the bowl"))
+    rng = np.random.default_rng(0)
+    for t in range(steps):
+        rec.add_step(images={"front": rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)}, state=np.zeros(14, np.float32),
+                     action=np.zeros(7, np.float32), intervention=intervention_from is not None and t >= intervention_from,
+                     truncated=t == steps - 1)
+    eid = rec.commit(outcome="failure")
+    w.close()
+    return eid
+
+
+def test_pretrain_writes_a_loadable_version_with_eval_metrics(prior_store, spec, tmp_path):
+    calls = []
+    summary = pretrain(prior_store, tmp_path / "ckpt", spec, 6, eval_every=3,
+                       evaluate=lambda policy: calls.append(policy.version) or {"success_rate": 0.25}, progress=False)
+    assert summary["version"] == 1 and summary["updates"] == 6 and len(calls) == 2
+    meta = json.loads((tmp_path / "ckpt" / "policy-000001" / "meta.json").read_text())
+    assert meta["metrics"]["eval/success_rate"] == 0.25
+    policy = CheckpointWatcher(tmp_path / "ckpt", spec.task_ids).load_latest()
+    obs = {"front": np.zeros((32, 32, 3), np.uint8)}
+    action = policy.act(obs, np.zeros(summary["state_dim"], np.float32), "take_cube_out_of_bowl", True)
+    assert action.shape == (7,) and np.all(np.abs(action) <= 1)
+
+
+def test_pretrain_refuses_a_store_without_the_tasks(prior_store, tmp_path):
+    with pytest.raises(ValueError, match="no episode of tasks"):
+        pretrain(prior_store, tmp_path / "c", PolicySpec(task_ids=("open_drawer",), image_size=32), 2, progress=False)
+
+
+def test_service_resumes_respects_utd_and_publishes_versions(prior_store, spec, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    pretrain(prior_store, ckpt, spec, 2, progress=False)
+    cfg = LearnerServiceConfig(store=str(prior_store.url), checkpoints=str(ckpt), utd_ratio=0.5, publish_every=4,
+                               chunk_updates=2, policy=spec)
+    service = LearnerService(cfg, store=prior_store)
+    assert service.version == 1 and service.learner.step == 2  # resumed pre-training, optimiser included
+    assert not service.step() and service.allowed_updates() == 0  # no online data yet: nothing to learn from
+    add_online_episode(prior_store, steps=12, intervention_from=8)
+    service.loader.load_new()
+    assert service.allowed_updates() == 6  # 0.5 updates per transition of 12
+    while service.step():
+        pass
+    assert service.updates == 6 and service.version >= 2
+    m = service.snapshot()
+    # 12 steps recorded; the truncated last one has no next observation, so 11 are sampleable, and
+    # the 4 intervention steps (3 sampleable) also feed the intervention buffer (HIL-SERL).
+    assert m["data/steps_online"] == 12 and m["data/online"] == 11 and m["data/intervention"] == 3
+    assert m["policy_version"] == service.version
+    assert CheckpointWatcher(ckpt, spec.task_ids).load_latest().version == service.version
