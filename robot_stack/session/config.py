@@ -1,0 +1,83 @@
+"""The session's typed configuration: what ``robot-stack run`` sets up and launches."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from robot_stack.learner.builder import PolicySpec
+from robot_stack.session.actor_loop import ActorConfig
+from robot_stack.session.prior_data import PriorDataConfig
+from robot_stack.session.scheduler import SchedulerConfig
+
+
+@dataclass
+class RewardSetup:
+    """How the session gets its success classifier."""
+
+    classifier: str = ""  # existing classifier (artefact dir, version root or VLM hub id); '' = train one from prior data
+    epochs: int = 15  # training epochs when training from prior data
+    target_precision: float = 0.99  # per-task threshold chosen for this held-out precision
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if not 0.5 <= self.target_precision <= 1.0:
+            raise ValueError(f"target_precision must be in [0.5, 1], got {self.target_precision}")
+
+
+@dataclass
+class SessionConfig:
+    """An autonomous reset-free fine-tuning session (sim by default; real arms through ``arm``)."""
+
+    run_dir: str = "runs/sim-widowx250"  # everything of the session: store, checkpoints, classifier, logs
+    scene: str = "widowx250_cube_bowl"  # sim scene ('' for a real robot: then set arm, cameras, tasks, pretrained)
+    arm: str = ""  # registered arm for a real robot (franka, widowx_ai, widowx250); '' = the scene's sim arm
+    arm_config: str = "{}"  # JSON arm-config overrides for a real arm, e.g. {"host": "172.16.0.2"}
+    camera_driver: str = "sim"  # camera driver: sim, realsense, opencv
+    camera_config: str = "{}"  # JSON camera-config overrides, e.g. {"serial": "0123"}
+    cameras: tuple[str, ...] = ("front",)  # camera names (one camera node each)
+    robot_id: str = "sim-widowx250"  # this robot's group in the store
+    seed: int = 0  # scene layout and learner seed
+    image_size: int = 64  # camera frames and policy input (square side)
+    forward_task: str = ""  # real robots: forward task id ('' = the scene's)
+    forward_instruction: str = ""  # real robots: its instruction
+    backward_task: str = ""  # real robots: backward task id ('' = the scene's)
+    backward_instruction: str = ""  # real robots: its instruction
+    pretrained: str = ""  # pretrained policy checkpoint dir; '' = pre-train from prior data (sim)
+    pretrain_updates: int = 1500  # offline Cal-QL updates before fine-tuning (sim)
+    utd_ratio: float = 1.0  # online learner updates per recorded robot step
+    publish_every: int = 150  # learner updates between new policy versions
+    dashboard_host: str = "127.0.0.1"  # dashboard bind address
+    dashboard_port: int = 8765  # dashboard port (0 = any free port)
+    token: str = ""  # operator token for the dashboard and e-stop clearing ('' = random, printed)
+    max_episodes: int = 0  # stop after this many committed episodes (0 = run until Ctrl-C)
+    duration_s: float = 0.0  # stop after this many seconds (0 = run until Ctrl-C)
+    respawn: bool = True  # restart a node that dies (the fault is reported either way)
+    prior: PriorDataConfig = field(default_factory=PriorDataConfig)  # scripted prior data (sim)
+    reward: RewardSetup = field(default_factory=RewardSetup)  # success classifier
+    policy: PolicySpec = field(default_factory=PolicySpec)  # policy learner (preset cpu/gpu, Cal-QL/BC)
+    episode: ActorConfig = field(default_factory=ActorConfig)  # episode handling (horizon, timeouts)
+    schedule: SchedulerConfig = field(default_factory=SchedulerConfig)  # reset-free scheduling
+
+    def __post_init__(self) -> None:
+        if not self.scene and not self.arm:
+            raise ValueError("set scene (simulation) or arm (a real robot)")
+        if not self.scene:
+            missing = [n for n in ("forward_task", "forward_instruction", "backward_task", "backward_instruction",
+                                   "pretrained") if not getattr(self, n)]
+            if missing or not self.reward.classifier:
+                raise ValueError(f"a real-robot session needs {missing + ([] if self.reward.classifier else ['reward.classifier'])}")
+        for name in ("arm_config", "camera_config"):
+            try:
+                ok = isinstance(json.loads(getattr(self, name)), dict)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"{name} must be a JSON object, got {getattr(self, name)!r}")
+        if not self.cameras:
+            raise ValueError("cameras must name at least one camera")
+        if self.max_episodes < 0 or self.duration_s < 0 or self.pretrain_updates < 0:
+            raise ValueError("max_episodes, duration_s and pretrain_updates must be >= 0")
+        if not 8 <= self.image_size <= 512:
+            raise ValueError(f"image_size must be in [8, 512], got {self.image_size}")

@@ -1,0 +1,319 @@
+"""An autonomous fine-tuning session: prepare (cached), launch the node graph, supervise, stop.
+
+Run directory layout (everything a session needs to be resumed or inspected)::
+
+    <run_dir>/session.json        the SessionConfig it was started with (``--resume`` reads it)
+    <run_dir>/episodes.zarr       the episode store (prior data + the robot's episodes)
+    <run_dir>/checkpoints/        policy versions (pre-trained v1, then the learner's)
+    <run_dir>/classifier/         success-classifier versions
+    <run_dir>/scheduler.json      the reset-free scheduler's state (written by the actor)
+    <run_dir>/events.jsonl        faults and session events, one JSON object per line
+    <run_dir>/logs/<node>.log     every node's output
+    <run_dir>/stages/*.json       cache records of the preparation stages
+    <run_dir>/tensorboard/        learner metrics
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import pathlib
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Callable
+
+from robot_stack.config import from_mapping, to_flat_dict
+from robot_stack.session.config import SessionConfig
+from robot_stack.session.scheduler import TaskSpec
+from robot_stack.session.stages import Stage, run_stages, write_json_atomic
+
+
+class SessionPaths:
+    def __init__(self, run_dir: str | pathlib.Path) -> None:
+        self.root = pathlib.Path(run_dir)
+        self.config = self.root / "session.json"
+        self.store = self.root / "episodes.zarr"
+        self.checkpoints = self.root / "checkpoints"
+        self.classifier = self.root / "classifier"
+        self.scheduler = self.root / "scheduler.json"
+        self.events = self.root / "events.jsonl"
+        self.logs = self.root / "logs"
+        self.tensorboard = self.root / "tensorboard"
+
+
+def load_session_config(run_dir: str | pathlib.Path) -> SessionConfig:
+    """The config a session in ``run_dir`` was started with (for ``--resume``)."""
+    path = SessionPaths(run_dir).config
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a session run directory (no session.json)")
+    return from_mapping(SessionConfig, json.loads(path.read_text()), source=str(path))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class Session:
+    """One session: ``prepare()`` then ``run()``; ``stop()`` from another thread ends it."""
+
+    def __init__(self, cfg: SessionConfig, log: Callable[[str], None] = print) -> None:
+        self.cfg = cfg
+        self.paths = SessionPaths(cfg.run_dir)
+        self.log = log
+        self.forward, self.backward = self._tasks()
+        other = self._other_task_ids()
+        self.policy = dataclasses.replace(cfg.policy, task_ids=(self.forward.id, self.backward.id, *other),
+                                          cameras=tuple(cfg.cameras), image_size=cfg.image_size,
+                                          seed=cfg.seed)
+        self.token = cfg.token or secrets.token_urlsafe(18)
+        self.port = cfg.dashboard_port or free_port(cfg.dashboard_host)
+        self.launcher = None
+        self._stop = threading.Event()
+        self.faults: list[dict] = []
+
+    # -- tasks ------------------------------------------------------------------------------
+    def _tasks(self) -> tuple[TaskSpec, TaskSpec]:
+        c = self.cfg
+        if c.scene:
+            from hardware.sim.scenes import SCENES
+
+            if c.scene not in SCENES:
+                raise ValueError(f"unknown scene {c.scene!r}; sim scenes: {sorted(SCENES)}")
+            fwd, bwd = SCENES[c.scene].tasks
+            return (TaskSpec(c.forward_task or fwd.id, c.forward_instruction or fwd.instruction, "forward"),
+                    TaskSpec(c.backward_task or bwd.id, c.backward_instruction or bwd.instruction, "backward"))
+        return (TaskSpec(c.forward_task, c.forward_instruction, "forward"),
+                TaskSpec(c.backward_task, c.backward_instruction, "backward"))
+
+    def _other_task_ids(self) -> tuple[str, ...]:
+        if not (self.cfg.scene and self.cfg.prior.other_scene and self.cfg.prior.other_episodes_per_task):
+            return ()
+        from hardware.sim.scenes import SCENES
+
+        return tuple(t.id for t in SCENES[self.cfg.prior.other_scene].tasks)
+
+    @property
+    def classifier_path(self) -> str:
+        return self.cfg.reward.classifier or str(self.paths.classifier)
+
+    @property
+    def checkpoints(self) -> str:
+        return str(self.paths.checkpoints)
+
+    # -- preparation ------------------------------------------------------------------------
+    def prepare(self) -> dict:
+        """Prior data, classifier and pre-trained policy, each cached in the run directory."""
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        if not self.paths.config.exists():
+            write_json_atomic(self.paths.config, to_flat_dict(self.cfg))
+        stages = []
+        c = self.cfg
+        if c.scene:
+            stages.append(Stage("collect_prior", {"scene": c.scene, "prior": dataclasses.asdict(c.prior), "seed": c.seed,
+                                                  "image_size": c.image_size, "cameras": list(c.cameras)},
+                                self._collect_prior, "collect prior data with the scripted experts"))
+        if not c.reward.classifier:
+            stages.append(Stage("train_reward", {"reward": dataclasses.asdict(c.reward), "tasks": [self.forward.id, self.backward.id],
+                                                 "camera": c.cameras[0]}, self._train_reward, "train the success classifier"))
+        if c.pretrained:
+            self._link_pretrained()
+        else:
+            stages.append(Stage("pretrain", {"policy": dataclasses.asdict(self.policy), "updates": c.pretrain_updates},
+                                self._pretrain, f"pre-train {self.policy.kind} offline"))
+        return run_stages(self.paths.root, stages, self.log)
+
+    def _store(self):
+        from robot_stack.store import EpisodeStore
+
+        return EpisodeStore.create(self.paths.store)
+
+    def _collect_prior(self, run_dir: pathlib.Path) -> dict:
+        from robot_stack.session.prior_data import collect_prior_data
+
+        counts = collect_prior_data(self._store(), self.cfg.scene, f"{self.cfg.robot_id}-prior", self.cfg.prior,
+                                    seed=self.cfg.seed, image_size=self.cfg.image_size, cameras=tuple(self.cfg.cameras))
+        return {"outputs": [self.paths.store.name], "counts": counts,
+                "summary_line": ", ".join(f"{v} {k}" for k, v in counts.items() if v)}
+
+    def _train_reward(self, run_dir: pathlib.Path) -> dict:
+        from reward_vlm import RewardTrainConfig
+
+        from robot_stack.reward.training import RewardDataConfig, train_from_store
+
+        c = self.cfg
+        target, summary = train_from_store(
+            self._store(), [self.forward, self.backward], self.paths.classifier, RewardDataConfig(camera=c.cameras[0]),
+            RewardTrainConfig(image_size=c.image_size, epochs=c.reward.epochs, target_precision=c.reward.target_precision,
+                              seed=c.seed))
+        rep = summary["report"]
+        return {"outputs": [str(target.relative_to(run_dir))], "classifier": str(target), "report": rep,
+                "summary_line": f"held-out accuracy {rep['accuracy']:.3f}, precision {rep['precision']:.3f}, "
+                                f"recall {rep['recall']:.3f}"}
+
+    def _pretrain(self, run_dir: pathlib.Path) -> dict:
+        from robot_stack.learner.pretrain import pretrain
+
+        updates = max(1, self.cfg.pretrain_updates)
+        summary = pretrain(self._store(), self.paths.checkpoints, self.policy, updates)
+        return {"outputs": [str(pathlib.Path(summary["checkpoint"]).relative_to(run_dir))], **summary,
+                "summary_line": f"policy v{summary['version']} after {summary['updates']} updates"}
+
+    def _link_pretrained(self) -> None:
+        """A real robot starts from a given checkpoint: copy it in as version 1 unless versions exist."""
+        import shutil
+
+        from policies.checkpoint import CheckpointManager, resolve_checkpoint_dir
+
+        manager = CheckpointManager(self.paths.checkpoints)
+        if manager.latest_version() is None:
+            src = resolve_checkpoint_dir(self.cfg.pretrained)
+            dst = manager.path(1)
+            shutil.copytree(src, dst)
+            (self.paths.checkpoints / "latest").write_text(dst.name)
+            self.log(f"pre-trained policy {src} -> {dst}")
+
+    # -- the graph --------------------------------------------------------------------------
+    def graph(self) -> dict:
+        c, p = self.cfg, self.paths
+        hz = c.episode.control_hz
+        token_sha = hashlib.sha256(self.token.encode()).hexdigest()
+        arm = c.arm or f"sim_{_scene_robot(c.scene)}"
+        respawn = bool(c.respawn)
+        nodes = [{"name": "controller", "node": "controller", "respawn": respawn,
+                  "params": {"arm": arm, "scene": c.scene, "seed": c.seed, "image_size": c.image_size, "control_hz": hz,
+                             "arm_config": c.arm_config if c.arm else "", "clear_token_sha256": token_sha,
+                             "start_pose": "" if c.scene else "home"}}]
+        for cam in c.cameras:
+            nodes.append({"name": f"camera_{cam}", "node": "camera", "respawn": respawn,
+                          "params": {"driver": c.camera_driver, "name": cam, "fps": hz, "width": c.image_size,
+                                     "height": c.image_size, "scene": c.scene or "widowx250_cube_bowl", "seed": c.seed,
+                                     "sim_camera": cam, "driver_config": c.camera_config if c.camera_config != "{}" else ""}})
+        nodes.append({"name": "reward", "node": "reward", "respawn": respawn,
+                      "params": {"classifier": self.classifier_path, "cameras": [c.cameras[0]],
+                                 "tasks": [self.forward.id, self.backward.id], "rate_hz": hz}})
+        actor_params = {"store": str(p.store), "robot_id": c.robot_id, "checkpoints": self.checkpoints,
+                        "robot_description": json.dumps({"arm": arm, "scene": c.scene, "sim": bool(c.scene)}),
+                        "forward_task": self.forward.id, "forward_instruction": self.forward.instruction,
+                        "backward_task": self.backward.id, "backward_instruction": self.backward.instruction,
+                        "task_ids": list(self.policy.task_ids), "cameras": list(c.cameras), "state_file": str(p.scheduler)}
+        actor_params.update({f"episode.{k}": v for k, v in to_flat_dict(c.episode).items()})
+        actor_params.update({f"schedule.{k}": v for k, v in to_flat_dict(c.schedule).items()})
+        nodes.append({"name": "actor", "node": "actor", "respawn": respawn, "params": actor_params})
+        learner_params = {"store": str(p.store), "checkpoints": self.checkpoints, "utd_ratio": c.utd_ratio,
+                          "publish_every": c.publish_every, "tensorboard_dir": str(p.tensorboard)}
+        learner_params.update({f"policy.{k}": v for k, v in to_flat_dict(self.policy).items()})
+        nodes.append({"name": "learner", "node": "learner", "respawn": respawn, "params": learner_params})
+        nodes.append({"name": "dashboard", "node": "dashboard", "respawn": respawn,
+                      "env": {"ROBOT_STACK_DASHBOARD_TOKEN": self.token},
+                      "params": {"store": str(p.store), "cameras": list(c.cameras),
+                                 "dashboard.host": c.dashboard_host, "dashboard.port": self.port}})
+        return {"nodes": nodes}
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.cfg.dashboard_host in ("0.0.0.0", "::") else self.cfg.dashboard_host
+        return f"http://{host}:{self.port}/"
+
+    # -- running ----------------------------------------------------------------------------
+    def _event(self, event: dict) -> None:
+        event = {"time": time.time(), **event}
+        self.paths.events.parent.mkdir(parents=True, exist_ok=True)
+        with self.paths.events.open("a") as fh:
+            fh.write(json.dumps(event) + "\n")
+
+    def committed_episodes(self) -> int:
+        from robot_stack.store import EpisodeStore, StoreError
+
+        try:
+            return len(EpisodeStore.open(self.paths.store, read_only=True).episodes(robot=self.cfg.robot_id))
+        except (StoreError, KeyError, ValueError):
+            return 0
+
+    def start(self, env: dict | None = None, output=None) -> None:
+        from robot_stack.launcher import Launcher
+        from robot_stack.runtime.dds import isolated_env
+
+        # Sim sessions stay on loopback with their own domain: they never reach a lab robot.
+        dds = isolated_env() if self.cfg.scene else {}
+        self.launcher = Launcher(self.graph(), env={**dds, **(env or {})}, output=output, log_dir=self.paths.logs)
+        self.launcher.start()
+        self._event({"event": "session_started", "url": self.url, "nodes": list(self.launcher.children)})
+
+    def supervise(self, poll_s: float = 0.2) -> int:
+        """Supervise the graph until stopped, a stop condition, or a required node's death."""
+        assert self.launcher is not None, "start() first"
+        c = self.cfg
+        start_episodes = self.committed_episodes()
+        t0 = time.monotonic()
+        reported: dict[str, int] = {}
+        next_count = 0.0
+        try:
+            while not self._stop.is_set():
+                for name, rc in self.launcher.poll().items():
+                    pid = self.launcher.pid(name)
+                    if rc is not None and reported.get(name) != pid:
+                        reported[name] = pid
+                        fault = {"event": "fault", "node": name, "returncode": rc,
+                                 "action": "respawning" if c.respawn else "not restarted"}
+                        self.faults.append(fault)
+                        self._event(fault)
+                        self.log(f"FAULT: node '{name}' exited with code {rc}; {fault['action']}")
+                if self.launcher.check():
+                    return 1
+                now = time.monotonic()
+                if c.duration_s and now - t0 >= c.duration_s:
+                    self.log(f"duration {c.duration_s:g} s reached; stopping")
+                    break
+                if c.max_episodes and now >= next_count:
+                    next_count = now + 2.0
+                    done = self.committed_episodes() - start_episodes
+                    if done >= c.max_episodes:
+                        self.log(f"{done} episodes committed; stopping")
+                        break
+                self._stop.wait(poll_s)
+            return 0
+        finally:
+            codes = self.launcher.stop()
+            self._event({"event": "session_stopped", "exit_codes": codes})
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _scene_robot(scene: str) -> str:
+    from hardware.sim.scenes import SCENES
+
+    return SCENES[scene].robot_name
+
+
+def run_session(cfg: SessionConfig, log: Callable[[str], None] = print) -> int:
+    """Prepare, start and supervise a session in the foreground; Ctrl-C stops it cleanly."""
+    session = Session(cfg, log)
+    session.prepare()
+    session.start()
+    log("")
+    log(f"  robot_stack session running — run dir {session.paths.root}")
+    log(f"  dashboard: {session.url}")
+    log(f"  operator token: {session.token}")
+    log("  (Ctrl-C stops the session; the episode in progress is committed, nothing recorded is lost)")
+    log("")
+
+    def on_signal(signum, _frame):
+        session.stop()
+
+    old = signal.signal(signal.SIGINT, on_signal)
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        return session.supervise()
+    finally:
+        signal.signal(signal.SIGINT, old)
+        signal.signal(signal.SIGTERM, old_term)
+        sys.stdout.flush()
+
