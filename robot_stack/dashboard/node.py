@@ -149,4 +149,6 @@ class DashboardNode(Node):
         self.live.publish_arm_status(status)
 
     def on_shutdown(self) -> None:
-        self.server.stop()
+        server = getattr(self, "server", None)  # absent when start-up failed before serving
+        if server is not None:
+            server.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from robot_stack.dashboard.config import DashboardConfig
 from robot_stack.learner.builder import PolicySpec
 from robot_stack.session.actor_loop import ActorConfig
 from robot_stack.session.prior_data import PriorDataConfig
@@ -48,12 +49,10 @@ class SessionConfig:
     pretrain_updates: int = 1500  # offline Cal-QL updates before fine-tuning (sim)
     utd_ratio: float = 1.0  # online learner updates per recorded robot step
     publish_every: int = 150  # learner updates between new policy versions
-    dashboard_host: str = "127.0.0.1"  # dashboard bind address
-    dashboard_port: int = 8765  # dashboard port (0 = any free port)
-    token: str = ""  # operator token for the dashboard and e-stop clearing ('' = random, printed)
     max_episodes: int = 0  # stop after this many committed episodes (0 = run until Ctrl-C)
     duration_s: float = 0.0  # stop after this many seconds (0 = run until Ctrl-C)
     respawn: bool = True  # restart a node that dies (the fault is reported either way)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)  # web dashboard (its token also clears e-stops)
     prior: PriorDataConfig = field(default_factory=PriorDataConfig)  # scripted prior data (sim)
     reward: RewardSetup = field(default_factory=RewardSetup)  # success classifier
     policy: PolicySpec = field(default_factory=PolicySpec)  # policy learner (preset cpu/gpu, Cal-QL/BC)

@@ -72,8 +72,8 @@ class Session:
         self.policy = dataclasses.replace(cfg.policy, task_ids=(self.forward.id, self.backward.id, *other),
                                           cameras=tuple(cfg.cameras), image_size=cfg.image_size,
                                           seed=cfg.seed)
-        self.token = cfg.token or secrets.token_urlsafe(18)
-        self.port = cfg.dashboard_port or free_port(cfg.dashboard_host)
+        self.token = cfg.dashboard.token or secrets.token_urlsafe(18)
+        self.port = cfg.dashboard.port or free_port(cfg.dashboard.host)
         self.launcher = None
         self._stop = threading.Event()
         self.faults: list[dict] = []
@@ -210,15 +210,17 @@ class Session:
                           "publish_every": c.publish_every, "tensorboard_dir": str(p.tensorboard)}
         learner_params.update({f"policy.{k}": v for k, v in to_flat_dict(self.policy).items()})
         nodes.append({"name": "learner", "node": "learner", "respawn": respawn, "params": learner_params})
+        web = {f"dashboard.{k}": v for k, v in to_flat_dict(c.dashboard).items() if k != "token"}
+        web["dashboard.port"] = self.port
+        # The token goes through the environment, not a parameter that `ps` would show.
         nodes.append({"name": "dashboard", "node": "dashboard", "respawn": respawn,
                       "env": {"ROBOT_STACK_DASHBOARD_TOKEN": self.token},
-                      "params": {"store": str(p.store), "cameras": list(c.cameras),
-                                 "dashboard.host": c.dashboard_host, "dashboard.port": self.port}})
+                      "params": {"store": str(p.store), "cameras": list(c.cameras), **web}})
         return {"nodes": nodes}
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.cfg.dashboard_host in ("0.0.0.0", "::") else self.cfg.dashboard_host
+        host = "127.0.0.1" if self.cfg.dashboard.host in ("0.0.0.0", "::") else self.cfg.dashboard.host
         return f"http://{host}:{self.port}/"
 
     # -- running ----------------------------------------------------------------------------

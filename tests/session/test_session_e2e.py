@@ -1,0 +1,183 @@
+"""The whole fine-tuning graph in sim as separate processes over real DDS, a real store and HTTP.
+
+One preparation (prior data, classifier, pre-trained policy) is shared by the tests through a
+copied run directory; each test runs its own session on its own DDS domain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import signal
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from robot_stack.dashboard.config import DashboardConfig
+from robot_stack.runtime import Node, msgs, qos
+from robot_stack.session.config import RewardSetup, SessionConfig
+from robot_stack.session.prior_data import PriorDataConfig
+from robot_stack.session.runner import Session, load_session_config
+from robot_stack.store import EpisodeStore
+
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
+
+TINY = dict(
+    image_size=32, prior=PriorDataConfig(demos_per_task=2, failures_per_task=1), reward=RewardSetup(epochs=2),
+    pretrain_updates=3, utd_ratio=1.0, publish_every=8, dashboard=DashboardConfig(port=0, token="e2e-operator-token-0001"),
+)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A run directory with prior data, classifier and policy v1 made once for this module."""
+    from robot_stack.learner.builder import PolicySpec
+    from robot_stack.session.actor_loop import ActorConfig
+    from robot_stack.session.scheduler import SchedulerConfig
+
+    root = tmp_path_factory.mktemp("prepared") / "run"
+    cfg = SessionConfig(run_dir=str(root), policy=PolicySpec(batch_size=16),
+                        episode=ActorConfig(horizon=12, control_hz=10.0),
+                        schedule=SchedulerConfig(eval_every=4, switch_after_failures=1), **TINY)
+    Session(cfg, log=lambda s: None).prepare()
+    return root
+
+
+def copy_run(prepared, dest) -> SessionConfig:
+    shutil.copytree(prepared, dest)
+    cfg = load_session_config(dest)
+    cfg.run_dir = str(dest)
+    return cfg
+
+
+class Running:
+    """A session supervised in a background thread, its node output in a log file."""
+
+    def __init__(self, cfg: SessionConfig, env: dict, log_path):
+        self.session = Session(cfg, log=lambda s: None)
+        self.log = open(log_path, "a")
+        self.session.start(env=env, output=self.log)
+        self.code = None
+        self.thread = threading.Thread(target=self._supervise, daemon=True)
+        self.thread.start()
+
+    def _supervise(self):
+        self.code = self.session.supervise()
+
+    def stop(self):
+        self.session.stop()
+        self.thread.join(60)
+        self.log.close()
+        assert not self.thread.is_alive(), "session did not stop"
+
+
+def store_of(cfg) -> EpisodeStore:
+    return EpisodeStore.open(f"{cfg.run_dir}/episodes.zarr", read_only=True)
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def robot_episodes(cfg):
+    from robot_stack.store import EpisodeNotFoundError
+
+    try:
+        return store_of(cfg).episodes(robot=cfg.robot_id)
+    except EpisodeNotFoundError:  # the robot's group appears with its first recorded step
+        return []
+
+
+def test_session_runs_learns_records_interventions_and_resumes_after_kill(prepared, tmp_path, dds_env):
+    cfg = copy_run(prepared, tmp_path / "run")
+    run = Running(cfg, dds_env, tmp_path / "nodes.log")
+    try:
+        wait_for(lambda: len(robot_episodes(cfg)) >= 3, 150, "three committed episodes")
+        # A person takes over through the dashboard's web teleop (authenticated), for ~1.5 s.
+        url, auth = run.session.url, {"Authorization": f"Bearer {cfg.dashboard.token}"}
+        with httpx.Client(timeout=5) as client:
+            assert client.post(url + "api/teleop", json={"action": [0.5, 0, 0, 0, 0, 0, 1]}).status_code == 401
+            for _ in range(8):
+                r = client.post(url + "api/teleop", json={"action": [0.5, 0, 0, 0, 0, 0, 1]}, headers=auth)
+                assert r.status_code == 200, r.text
+                time.sleep(0.2)
+        wait_for(lambda: any(e.has_intervention for e in robot_episodes(cfg)), 60, "an episode with an intervention")
+        # The learner publishes new versions from online data; the actor switches at a boundary.
+        wait_for(lambda: any(max(e.policy_versions or [0]) >= 2 for e in robot_episodes(cfg)), 180,
+                 "an episode recorded under policy v2+")
+        # A crash of everything at once: SIGKILL every node, then stop supervision.
+        for name in list(run.session.launcher.children):
+            run.session.launcher.kill(name, signal.SIGKILL)
+    finally:
+        run.stop()
+
+    store = store_of(cfg)
+    before = {e.episode_id: e for e in store.episodes(robot=cfg.robot_id)}
+    # With switch_after_failures=1 every episode (training and eval) flips the task.
+    phases = [e.phase for e in sorted(before.values(), key=lambda e: e.index)]
+    assert "forward" in phases and "backward" in phases
+    assert all(a != b for a, b in zip(phases, phases[1:])), f"phases must alternate, got {phases}"
+    versions = sorted({v for e in before.values() for v in e.policy_versions})
+    assert versions[0] == 1 and versions[-1] >= 2
+    for e in before.values():  # one policy version per episode: swaps happen only at boundaries
+        assert len(set(e.policy_versions)) == 1, e.episode_id
+    flagged = [e for e in before.values() if e.has_intervention]
+    data = store.read_episode(flagged[0]).data
+    assert data["intervention"].any() and (data["action"][data["intervention"]][:, 0] > 0.2).all()
+    assert sum(s.end - s.start for e in before.values() for s in e.intervention_segments) >= 2
+
+    # Resume after the crash: nothing committed is lost, the schedule continues.
+    resumed = load_session_config(cfg.run_dir)
+    resumed.run_dir = cfg.run_dir
+    run = Running(resumed, dds_env, tmp_path / "nodes.log")
+    try:
+        wait_for(lambda: len(robot_episodes(cfg)) >= len(before) + 2, 150, "episodes after resume")
+    finally:
+        run.stop()
+    after = {e.episode_id: e for e in store_of(cfg).episodes(robot=cfg.robot_id)}
+    assert set(before) <= set(after)
+    for eid, info in before.items():
+        assert after[eid].length == info.length and after[eid].checksums == info.checksums
+    assert store_of(cfg).verify(read_data=True).ok
+
+
+def test_kill_each_node_in_turn_holds_the_arm_reports_the_fault_and_continues(prepared, tmp_path, dds_env, runtime):
+    cfg = copy_run(prepared, tmp_path / "run")
+    probe = runtime.create_node(Node, name="probe")
+    proprio: list = []
+    probe.create_subscription(msgs.Float32MultiArray, "arm/proprio", lambda m: proprio.append(m.to_numpy()),
+                              qos.SENSOR_DATA)
+    run = Running(cfg, dds_env, tmp_path / "nodes.log")
+    try:
+        wait_for(lambda: len(robot_episodes(cfg)) >= 1, 150, "a first episode")
+        for name in ["camera_front", "reward", "learner", "dashboard", "actor", "controller"]:
+            n_faults = len(run.session.faults)
+            old_pid = run.session.launcher.pid(name)
+            run.session.launcher.kill(name, signal.SIGKILL)
+            wait_for(lambda: len(run.session.faults) > n_faults, 20, f"the fault of {name} reported")
+            assert run.session.faults[-1]["node"] == name and run.session.faults[-1]["returncode"] == -9
+            if name == "actor":
+                # No actor, no commands: the controller must hold the arm where it is.
+                runtime.spin_until(lambda: False, timeout_s=1.0)
+                start = len(proprio)
+                runtime.spin_until(lambda: len(proprio) >= start + 10, timeout_s=10)
+                ee = np.array([p[6:9] for p in proprio[start:]])
+                assert np.ptp(ee, axis=0).max() < 0.003, f"arm moved while the actor was dead: {np.ptp(ee, axis=0)}"
+            wait_for(lambda: run.session.launcher.pid(name) not in (None, old_pid)
+                     and run.session.launcher.poll()[name] is None, 30, f"{name} respawned")
+        n = len(robot_episodes(cfg))
+        wait_for(lambda: len(robot_episodes(cfg)) >= n + 2, 180, "episodes after every node was restarted")
+    finally:
+        run.stop()
+    events = (tmp_path / "run" / "events.jsonl").read_text()
+    assert events.count('"event": "fault"') >= 6
+    assert store_of(cfg).verify(read_data=True).ok
