@@ -11,6 +11,7 @@ NODES: dict[str, str] = {
     "actor": "robot_stack.nodes.actor:ActorNode",
     "reward": "robot_stack.nodes.reward:RewardNode",
     "learner": "robot_stack.nodes.learner:LearnerNode",
+    "teleop": "robot_stack.nodes.teleop:TeleopNode",
     "dashboard": "robot_stack.dashboard.node:DashboardNode",
     # tiny nodes used by the runtime's tests and examples
     "talker": "robot_stack.nodes.demo:Talker",
