@@ -14,8 +14,10 @@ simulated time by one control period, and the full world state goes out on
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
+import os
 import time
 from dataclasses import dataclass
 
@@ -37,7 +39,7 @@ class ControllerNodeConfig:
     control_hz: float = 10.0  # control ticks per second (wall clock)
     arm_config: str = ""  # JSON object of arm-config overrides, e.g. {"host": "172.16.0.2"}
     action_timeout_s: float = 0.5  # an action older than this is not applied (the arm holds)
-    clear_token_sha256: str = ""  # sha256 hex of the token that may clear a latched e-stop ('' = nobody)
+    clear_token_sha256: str = ""  # sha256 hex of the token that may clear a latched e-stop ('' = of $ROBOT_STACK_DASHBOARD_TOKEN, else nobody)
     start_pose: str = ""  # named pose to move to on start, e.g. "home" on real arms ('' = stay where it is)
 
     def __post_init__(self) -> None:
@@ -79,6 +81,12 @@ def action_seq(msg: msgs.Float32MultiArray) -> int:
         return int(label[len(SEQ_PREFIX):]) if label.startswith(SEQ_PREFIX) else 0
     except ValueError:
         return 0
+
+
+def _env_token_sha256() -> str:
+    """sha256 of the operator token a launch file gives the dashboard through the environment."""
+    token = os.environ.get("ROBOT_STACK_DASHBOARD_TOKEN", "")
+    return hashlib.sha256(token.encode()).hexdigest() if token else ""
 
 
 class ControllerNode(Node):
@@ -146,7 +154,7 @@ class ControllerNode(Node):
         except (ValueError, KeyError, TypeError):
             self.get_logger().error('arm/estop_clear: expected JSON {"token_hash": ...}; ignored')
             return
-        want = self.cfg.clear_token_sha256
+        want = self.cfg.clear_token_sha256 or _env_token_sha256()
         if not want or not hmac.compare_digest(want.encode(), token_hash.encode()):
             self.get_logger().error("arm/estop_clear: wrong token; e-stop stays latched")
             return

@@ -1,0 +1,14 @@
+"""ROS 2 launch: autonomous fine-tuning on a real widowx250 (graph: widowx250_finetune.yaml).
+
+    ros2 launch launch/widowx250_finetune.launch.py [graph:=other.yaml]
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from graph_launch_common import launch_description_for  # noqa: E402
+
+
+def generate_launch_description():
+    return launch_description_for(os.path.join(os.path.dirname(os.path.abspath(__file__)), "widowx250_finetune.yaml"))
