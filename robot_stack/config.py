@@ -100,7 +100,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin in (tuple, list):
         args = typing.get_args(tp)
         if isinstance(value, str):
-            value = [v for v in value.replace(",", " ").split() if v]
+            value = [value]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            # "2,2,1,1", "2 2 1 1" and ["2,2", "1,1"] (argparse nargs) all mean the same list
+            value = [p for v in value for p in v.replace(",", " ").split()]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
         if origin is tuple and args and args[-1] is not Ellipsis:

@@ -110,3 +110,10 @@ def test_nested_override_keeps_the_parents_default_factory():
 def test_inherited_fields_have_help():
     assert field_help(SmallArm)["hz"] == "control rate"
     assert flat_fields(SmallArm)["hz"][2] == "control rate"
+
+
+def test_list_flags_accept_commas_and_spaces():
+    p = argparse.ArgumentParser()
+    add_config_args(p, Learner)
+    assert from_args(Learner, p.parse_args(["--workspace", "1,2", "3"])).workspace == (1.0, 2.0, 3.0)
+    assert from_mapping(Learner, {"workspace": "4, 5"}).workspace == (4.0, 5.0)

@@ -1,0 +1,90 @@
+"""The acting side: observation in, a safe action out (what the actor node runs)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from policies.batch import observation_to_batch, to_pixels
+from policies.config import LearnerConfig
+from policies.networks import ObservationEncoder, TanhGaussianActor
+
+
+class Agent:
+    """Encoder + tanh-Gaussian actor in inference mode.
+
+    ``act(obs, deterministic)``: ``obs`` = {"image": (H,W,3) uint8 or {cam: (H,W,3)}, "state":
+    (S,) float, "task": int} (or the same with a leading batch axis) -> action float32 (A,) (or
+    (B, A)), every entry finite and in [-1, 1] (a non-finite network output raises rather than
+    reaching an arm). ``version`` is the policy version to stamp on recorded transitions.
+    """
+
+    def __init__(self, config: LearnerConfig, encoder: ObservationEncoder, actor: TanhGaussianActor, *, version: int = 0, device=None):
+        self.config = config
+        self.encoder = encoder
+        self.actor = actor
+        self.version = int(version)
+        self.device = torch.device(device) if device is not None else next(actor.parameters()).device
+
+    @classmethod
+    def build(cls, config: LearnerConfig, task_embeddings=None, device="cpu") -> "Agent":
+        """Fresh (untrained) networks; ``load_weights`` fills them."""
+        enc = ObservationEncoder(config.network, task_embeddings)
+        net = config.network
+        actor = TanhGaussianActor(enc.output_dim, net.action_dim, net.hidden_dims, net.log_std_min, net.log_std_max)
+        return cls(config, enc.to(device).eval(), actor.to(device).eval(), device=device)
+
+    def load_weights(self, encoder_state: Mapping[str, torch.Tensor], actor_state: Mapping[str, torch.Tensor], version: int) -> None:
+        """Swap weights (call at an episode boundary); strict: every key must match."""
+        self.encoder.load_state_dict(encoder_state, strict=True)
+        self.actor.load_state_dict(actor_state, strict=True)
+        self.version = int(version)
+
+    @classmethod
+    def from_checkpoint(cls, path, device="cpu") -> "Agent":
+        """Load the policy of a checkpoint directory (a ``policy-NNNNNN`` folder, or a checkpoint
+        root whose ``latest`` pointer is followed)."""
+        from policies.checkpoint import load_agent
+
+        return load_agent(path, device=device)
+
+    def reload_if_newer(self, checkpoint_root) -> bool:
+        """Load the checkpoint ``latest`` points at if it is newer than ``self.version``.
+
+        Call at an episode boundary (the actor stamps ``version`` on every transition). A
+        checkpoint of a different network shape or a corrupt one raises and leaves the current
+        weights in place. Returns whether new weights were loaded.
+        """
+        from policies.checkpoint import CheckpointManager, load_agent
+
+        latest = CheckpointManager(checkpoint_root).latest_version()
+        if latest is None or latest <= self.version:
+            return False
+        fresh = load_agent(checkpoint_root, device=self.device)
+        self.load_weights(fresh.encoder.state_dict(), fresh.actor.state_dict(), fresh.version)
+        return True
+
+    @torch.inference_mode()
+    def act(self, obs: Mapping, deterministic: bool = False) -> np.ndarray:
+        net = self.config.network
+        image, state, task, unbatched = observation_to_batch(obs, net.image_keys, net.state_dim, self.device)
+        if image is not None:
+            side = net.encoder.image_size
+            if image.shape[1] != side or image.shape[2] != side:
+                raise ValueError(f"observation images are {tuple(image.shape[1:3])}, the policy expects {side}x{side}")
+        if int(task.max()) >= net.num_tasks or int(task.min()) < 0:
+            raise ValueError(f"task id {task.tolist()} out of range [0, {net.num_tasks})")
+        pixels = to_pixels(image, self.config.channels_last) if image is not None else None
+        feats = self.encoder(pixels, state, task)
+        if deterministic:
+            action = self.actor.mode(feats)
+        else:
+            action, _ = self.actor.sample(feats)
+        out = action.float().cpu().numpy()
+        if not np.isfinite(out).all():
+            raise FloatingPointError("policy produced a non-finite action; refusing to return it")
+        out = np.clip(out, -1.0, 1.0).astype(np.float32)
+        return out[0] if unbatched else out
+

@@ -1,0 +1,53 @@
+"""Behaviour cloning: the baseline every report compares against.
+
+Maximum likelihood of the dataset actions under the same tanh-Gaussian policy (own encoder,
+same inputs as Cal-QL), with the same DrQ random-shift augmentation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from policies.agent import Agent
+from policies.batch import TorchBatch
+from policies.config import LearnerConfig
+from policies.learner import Learner, make_adam
+from policies.networks import GaussianPolicy, TanhGaussianActor
+
+
+class BCLearner(Learner):
+    """``BCLearner(config, task_embeddings=None)``; module ``policy`` (encoder + actor)."""
+
+    kind = "bc"
+    agent_prefixes = {"encoder": "policy.encoder.", "actor": "policy.actor."}
+
+    def __init__(self, config: LearnerConfig, task_embeddings=None, *, distributed: bool | None = None):
+        super().__init__(config, distributed=distributed)
+        torch.manual_seed(config.seed)
+        self.policy = GaussianPolicy(config.network, task_embeddings).to(self.device)
+        if config.channels_last:
+            self.policy = self.policy.to(memory_format=torch.channels_last)
+        self.modules = {"policy": self.policy}
+        self._broadcast_params()
+        self._compile(self.policy.encoder.image, self.policy.actor)
+        self.policy_train = self._wrap(self.policy)
+        self.optimizers = {"policy": make_adam(self.policy.parameters(), config.bc_lr)}
+
+    def _update(self, tb: TorchBatch) -> dict[str, Any]:
+        pix, _ = self._pixels(tb, self.config.calql.augment_pad, with_next=False)
+        with self._autocast():
+            mean, log_std = self.policy_train(pix, tb.state, tb.task)
+            nll = -TanhGaussianActor.log_prob_from(mean, log_std, tb.action).mean()
+        opt = self.optimizers["policy"]
+        opt.zero_grad(set_to_none=True)
+        nll.backward()
+        self._clip(self.policy.parameters())
+        opt.step()
+        with torch.no_grad():
+            mse = ((torch.tanh(mean) - tb.action) ** 2).mean()
+        return {"losses/bc_nll": nll.detach(), "bc/mode_mse": mse}
+
+    def agent(self) -> Agent:
+        return Agent(self.config, self.policy.encoder, self.policy.actor, version=self.step, device=self.device)

@@ -1,0 +1,27 @@
+"""Data-parallel set-up helpers around ``torch.distributed`` (gloo on CPU, nccl on GPUs)."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+
+def init_data_parallel(rank: int, world_size: int, store_file: str | os.PathLike, backend: str | None = None) -> None:
+    """Join a process group through a FileStore (no network port needed on one machine).
+
+    Multi-machine jobs use the usual env:// rendezvous instead (``torchrun``). After this, any
+    learner built with ``distributed=None`` detects the group and wraps its modules in DDP.
+    """
+    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    store = dist.FileStore(str(store_file), world_size)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timedelta(seconds=120))
+    if backend == "nccl":
+        torch.cuda.set_device(rank % torch.cuda.device_count())
+
+
+def shutdown_data_parallel() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,59 @@
+"""The loss math of Cal-QL, in small named functions that tests check on hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def calibration_lower_bound(q_policy: torch.Tensor, mc_return: torch.Tensor) -> torch.Tensor:
+    """Cal-QL's calibration: clamp policy-action Q-values from below by the data's MC return.
+
+    q_policy: (..., B, N) Q-values of N policy actions per state; mc_return: (B,) Monte-Carlo
+    return-to-go of the state's trajectory (the replay already maps sparse all-failure episodes
+    to r_neg/(1-gamma)). Returns max(q_policy, mc_return) with the same shape as q_policy. The
+    conservative term then stops pushing down Q-values that are already at or below the value
+    of the behaviour policy, which keeps the learned Q calibrated for online fine-tuning.
+    """
+    return torch.maximum(q_policy, mc_return.to(q_policy.dtype).unsqueeze(-1))
+
+
+def conservative_penalty(
+    q_data: torch.Tensor,
+    q_ood: torch.Tensor,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """CQL(H) conservative term per critic: T * logsumexp(q_ood / T) - q_data, averaged over states.
+
+    q_data: (E, B) Q-values of the dataset actions; q_ood: (E, B, K) Q-values of the K sampled
+    actions (random / policy, already importance-corrected and, for Cal-QL, calibrated). Returns
+    (E,) - one penalty per critic of the ensemble.
+    """
+    lse = temperature * torch.logsumexp(q_ood / temperature, dim=-1)
+    return (lse - q_data).mean(dim=-1)
+
+
+def td_target(
+    reward: torch.Tensor,
+    done: torch.Tensor,
+    next_q: torch.Tensor,
+    gamma: float,
+    next_log_prob: torch.Tensor | None = None,
+    alpha: float | torch.Tensor = 0.0,
+) -> torch.Tensor:
+    """Bellman target ``r + gamma * (1 - done) * (min_i Q_i'(s', a') - alpha * log pi(a'|s'))``.
+
+    reward, done: (B,); next_q: (E, B) target-critic Q-values at (s', a' ~ pi(s')); ``done`` is
+    TERMINAL only: a truncated (time-limit) step still bootstraps from s', because the state did
+    not end - the episode was merely cut. Returns (B,), without gradient.
+    """
+    v = next_q.min(dim=0).values
+    if next_log_prob is not None:
+        v = v - alpha * next_log_prob
+    return (reward + gamma * (1.0 - done) * v).detach()
+
+
+def uniform_log_density(action_dim: int) -> float:
+    """log of the density of Uniform([-1, 1]^action_dim): the importance weight of random CQL actions."""
+    return -action_dim * math.log(2.0)

@@ -1,0 +1,158 @@
+"""Cal-QL learner: one image update end to end, calibration on/off, online mixing, and a learning
+test on the point-mass reach pair (offline Cal-QL, BC, and PA-RL on a binned policy, all on the
+same noisy-expert + random data)."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from policies.bc import BCLearner
+from policies.calql import CalQLLearner
+from policies.config import EncoderConfig, LearnerConfig, NetworkConfig
+from policies.parl import BinnedPolicy, PARLConfig, PARLLearner, q_network_critic
+from policies.replay import ReplayBuffer
+from policies.trainer import Trainer
+
+from pointmass import success_rate  # noqa: E402  (conftest.py puts this folder on sys.path)
+
+
+def image_config(**kw):
+    net = NetworkConfig(image_keys=("front",), state_dim=3, hidden_dims=(32, 32), encoder=EncoderConfig(image_size=16, channels=8, strides=(2, 1, 1, 1), feature_dim=8))
+    return LearnerConfig(network=net, batch_size=8, device="cpu", num_threads=1, **kw)
+
+
+def image_episode(rng, T=10, success=True, task=0):
+    return {
+        "image": rng.integers(0, 256, (T, 16, 16, 3), dtype=np.uint8), "state": rng.normal(size=(T, 3)).astype(np.float32),
+        "action": rng.uniform(-1, 1, (T, 7)).astype(np.float32), "reward": np.r_[np.zeros(T - 1), float(success)].astype(np.float32),
+        "terminal": np.r_[np.zeros(T - 1), success].astype(bool), "truncated": np.r_[np.zeros(T - 1), not success].astype(bool),
+        "task": np.full(T, task),
+    }
+
+
+def test_image_update_runs_and_changes_every_network():
+    rng = np.random.default_rng(0)
+    buf = ReplayBuffer(capacity=500)
+    for i in range(6):
+        buf.add_episode(image_episode(rng, success=i % 2 == 0, task=i % 2))
+    learner = CalQLLearner(image_config())
+    learner.config.calql.bc_weight = 0.1  # exercise the optional BC regulariser too
+    before = {n: [p.clone() for p in m.parameters()] for n, m in learner.modules.items()}
+    stats = Trainer(learner, buf).run(3)
+    for key in ("losses/td", "losses/cql", "losses/actor", "losses/bc_nll", "q/data", "calql/clamped_frac", "time/updates_per_s"):
+        assert np.isfinite(stats[key]), key
+    for name, module in learner.modules.items():
+        assert any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters())), f"{name} did not change"
+    assert learner.step == 3 and learner.samples_seen == 24
+    with pytest.raises(ValueError, match="16x16"):
+        learner.update({**buf.sample(4, rng), "image": np.zeros((4, 8, 8, 3), np.uint8), "next_image": np.zeros((4, 8, 8, 3), np.uint8)})
+
+
+def test_trainer_prefetch_gives_the_same_training():
+    rng = np.random.default_rng(0)
+    buf = ReplayBuffer(capacity=500)
+    for i in range(4):
+        buf.add_episode(image_episode(rng, success=i % 2 == 0))
+    weights = []
+    for prefetch in (0, 2):
+        learner = CalQLLearner(image_config())
+        torch.manual_seed(1)
+        stats = Trainer(learner, buf, seed=3, prefetch=prefetch).run(3)
+        assert 0 <= stats["time/sample_fraction"] < 1
+        weights.append([p.detach().clone() for p in learner.actor.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*weights))
+
+
+def test_calibration_changes_the_conservative_term():
+    """Same weights, same batch, same noise: Cal-QL's clamp can only raise the policy Q-values in the
+    logsumexp, so its conservative term is >= plain CQL's, and strictly when some Q < MC return."""
+    rng = np.random.default_rng(0)
+    b = {
+        "image": rng.integers(0, 256, (8, 16, 16, 3), dtype=np.uint8), "next_image": rng.integers(0, 256, (8, 16, 16, 3), dtype=np.uint8),
+        "state": rng.normal(size=(8, 3)).astype(np.float32), "next_state": rng.normal(size=(8, 3)).astype(np.float32),
+        "action": rng.uniform(-1, 1, (8, 7)).astype(np.float32), "reward": np.ones(8, np.float32), "done": np.ones(8, np.float32),
+        "mc_return": np.full(8, 50.0, np.float32), "task": np.zeros(8, np.int64), "intervention": np.zeros(8, bool),
+    }
+    cql = {}
+    for calibrate in (False, True):
+        cfg = image_config()
+        cfg.calql.calibrate = calibrate
+        learner = CalQLLearner(cfg)
+        torch.manual_seed(0)
+        learner.generator.manual_seed(0)
+        cql[calibrate] = learner.update(b)["losses/cql"]
+    assert cql[True] > cql[False] + 1.0  # MC return 50 >> untrained Q ~ 0: the clamp is active
+
+
+def test_online_replay_mixes_offline_and_online():
+    rng = np.random.default_rng(0)
+    offline, online = ReplayBuffer(capacity=500), ReplayBuffer(capacity=500)
+    offline.add_episode(image_episode(rng))
+    online.add_episode(image_episode(rng, success=False))
+    mixed = CalQLLearner.online_replay(offline, online)
+    assert mixed.counts(256) == {"offline": 128, "online": 128}
+    assert CalQLLearner.online_replay(offline, online, offline_ratio=0.25).counts(8) == {"offline": 2, "online": 6}
+    learner = CalQLLearner(image_config())
+    assert np.isfinite(Trainer(learner, mixed).run(2)["losses/critic"])
+
+
+@pytest.mark.slow
+def test_offline_calql_and_bc_learn_point_mass_reach(pointmass_data, artifacts_dir):
+    buf = ReplayBuffer(capacity=50_000, gamma=0.9)
+    for ep in pointmass_data:
+        buf.add_episode(ep)
+    rng = np.random.default_rng(7)
+    chance = success_rate(lambda o: rng.uniform(-1, 1, o["state"].shape).astype(np.float32))
+
+    t0 = time.perf_counter()
+    cfg = LearnerConfig.state(2, 2, **{
+        "network.hidden_dims": (64, 64), "batch_size": 128, "num_threads": 1, "calql.cql_n_actions": 4,
+        "calql.cql_alpha": 1.0, "calql.gamma": 0.9, "calql.tau": 0.01, "calql.init_alpha": 0.05, "calql.actor_lr": 1e-3,
+    })
+    calql = CalQLLearner(cfg)
+    stats = Trainer(calql, buf, seed=0).run(2000)
+    agent = calql.agent()
+    calql_success = success_rate(lambda o: agent.act(o, deterministic=True))
+    calql_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    bc = BCLearner(LearnerConfig.state(2, 2, **{"network.hidden_dims": (64, 64), "batch_size": 128, "num_threads": 1, "bc_lr": 1e-3}))
+    Trainer(bc, buf, seed=0).run(1000)
+    bc_agent = bc.agent()
+    bc_success = success_rate(lambda o: bc_agent.act(o, deterministic=True))
+    bc_s = time.perf_counter() - t0
+
+    # PA-RL: a discretised-bin (non-Gaussian) policy, BC-trained on the same data, improved with
+    # the Cal-QL critic by sample -> re-rank -> action gradient steps -> distillation.
+    t0 = time.perf_counter()
+    torch.manual_seed(0)
+    binned = BinnedPolicy(cfg.network, bins=21)
+    opt = torch.optim.Adam(binned.parameters(), lr=1e-3)
+    brng = np.random.default_rng(1)
+    for _ in range(500):
+        b = buf.sample(128, brng)
+        loss = binned.distill_loss(None, torch.from_numpy(b["state"]), torch.from_numpy(b["task"]), torch.from_numpy(b["action"]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def binned_act(o):
+        return binned.mode(None, torch.from_numpy(o["state"]), torch.from_numpy(o["task"])).numpy()
+
+    binned_bc_success = success_rate(binned_act)
+    parl = PARLLearner(cfg, binned, q_network_critic(calql.q_net), PARLConfig(distill_lr=1e-3))
+    parl_stats = Trainer(parl, buf, seed=2).run(300)
+    parl_success = success_rate(binned_act)
+    parl_s = time.perf_counter() - t0
+
+    report = {"chance": chance, "calql": calql_success, "bc": bc_success, "binned_bc": binned_bc_success, "binned_parl": parl_success,
+              "calql_seconds": calql_s, "bc_seconds": bc_s, "parl_seconds": parl_s,
+              "calql_q_data": stats["q/data"], "calql_updates_per_s": stats["time/updates_per_s"],
+              "parl_q_samples": parl_stats["parl/q_base_samples"], "parl_q_optimised": parl_stats["parl/q_optimised"]}
+    (artifacts_dir / "pointmass_success.json").write_text(json.dumps(report, indent=1))
+    assert calql_success >= max(0.35, 2.5 * chance), report
+    assert bc_success > chance + 0.05, report
+    assert parl_success >= binned_bc_success + 0.15 and parl_success >= 2.5 * chance, report

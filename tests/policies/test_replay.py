@@ -1,0 +1,146 @@
+"""ReplayBuffer / MixedReplay: the COMMON.md "Replay batches" contract."""
+
+import numpy as np
+import pytest
+
+from policies.replay import MixedReplay, ReplayBuffer, ReplayConfig
+
+
+def episode(T, *, start=0.0, terminal=True, task=0, images=True, side=8, intervention=None, reward=None, cams=("front",)):
+    """Step t's state is [start + t, ...] and its image is filled with (start + t) % 256: next-obs checks are exact."""
+    values = start + np.arange(T, dtype=np.float32)
+    ep = {
+        "state": np.stack([values, values * 0 + task], axis=1),
+        "action": np.tile(np.linspace(-1, 1, 7, dtype=np.float32), (T, 1)) * 0.5,
+        "reward": np.zeros(T, np.float32) if reward is None else np.asarray(reward, np.float32),
+        "terminal": np.r_[np.zeros(T - 1), float(terminal)].astype(bool),
+        "truncated": np.r_[np.zeros(T - 1), float(not terminal)].astype(bool),
+        "task": np.full(T, task),
+    }
+    if intervention is not None:
+        ep["intervention"] = np.asarray(intervention, bool)
+    if images:
+        imgs = (values.astype(np.int64) % 256).astype(np.uint8)[:, None, None, None] * np.ones((1, side, side, 3), np.uint8)
+        ep["image"] = {c: imgs for c in cams} if len(cams) > 1 else imgs
+    return ep
+
+
+def test_sample_keys_dtypes_and_next_obs():
+    buf = ReplayBuffer(capacity=1000, gamma=0.9)
+    buf.add_episode(episode(5, start=10, terminal=True, reward=[0, 0, 0, 0, 1]))
+    buf.add_episode(episode(4, start=100, terminal=True, task=1))
+    assert len(buf) == 9
+    b = buf.sample(64, np.random.default_rng(0))
+    assert b["image"].shape == (64, 8, 8, 3) and b["image"].dtype == np.uint8
+    assert b["next_image"].dtype == np.uint8
+    assert b["state"].dtype == np.float32 and b["state"].shape == (64, 2)
+    assert b["action"].shape == (64, 7) and b["task"].dtype == np.int64 and b["intervention"].dtype == bool
+    for k in ("reward", "done", "mc_return"):
+        assert b[k].shape == (64,)
+    not_last = b["done"] == 0
+    np.testing.assert_array_equal(b["next_state"][not_last, 0], b["state"][not_last, 0] + 1)
+    np.testing.assert_array_equal(b["next_image"][not_last, 0, 0, 0], b["image"][not_last, 0, 0, 0] + 1)
+    # done only at the terminal last steps (states 14 and 103).
+    assert set(b["state"][b["done"] == 1, 0]) <= {14.0, 103.0}
+    # mc_return of episode 1 (success at t=4): 0.9^(4-t).
+    first = b["state"][:, 0] < 50
+    np.testing.assert_allclose(b["mc_return"][first], 0.9 ** (14 - b["state"][first, 0]), rtol=1e-6)
+    # all-failure episode 2: r_neg / (1 - gamma) = 0
+    np.testing.assert_array_equal(b["mc_return"][~first], 0.0)
+    np.testing.assert_array_equal(b["task"], (b["state"][:, 0] >= 100).astype(int))
+
+
+def test_truncation_is_not_done_and_last_step_needs_final_obs():
+    buf = ReplayBuffer(capacity=100)
+    buf.add_episode(episode(5, terminal=False))
+    assert len(buf) == 4  # the truncated last step has no next observation: not sampled
+    ep = episode(5, start=50, terminal=False)
+    ep["final_state"] = np.array([55.0, 0.0], np.float32)
+    ep["final_image"] = np.full((8, 8, 3), 55, np.uint8)
+    buf.add_episode(ep)
+    assert len(buf) == 9
+    b = buf.sample(500, np.random.default_rng(1))
+    assert (b["done"] == 0).all()  # truncated is never done
+    last = b["state"][:, 0] == 54
+    assert last.any()
+    assert (b["next_state"][last, 0] == 55).all() and (b["next_image"][last] == 55).all()
+
+
+def test_multi_camera_dict_and_consistency_checks():
+    buf = ReplayBuffer(capacity=100)
+    buf.add_episode(episode(3, cams=("front", "wrist")))
+    b = buf.sample(4, np.random.default_rng(0))
+    assert set(b["image"]) == {"front", "wrist"} and b["image"]["wrist"].shape == (4, 8, 8, 3)
+    with pytest.raises(ValueError, match="cameras"):
+        buf.add_episode(episode(3, cams=("front", "top")))
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda e: e.update(action=e["action"][:-1]), "steps"),
+        (lambda e: e["action"].__setitem__((0, 0), np.nan), "NaN"),
+        (lambda e: e.update(image=e["image"].astype(np.float32)), "uint8"),
+        (lambda e: e["terminal"].__setitem__(0, True), "only the last step"),
+        (lambda e: e.pop("reward"), "reward"),
+    ],
+)
+def test_bad_episodes_are_rejected_and_lose_nothing(change, match):
+    buf = ReplayBuffer(capacity=100)
+    buf.add_episode(episode(4))
+    ep = episode(4, start=20)
+    change(ep)
+    with pytest.raises(ValueError, match=match):
+        buf.add_episode(ep)
+    assert len(buf) == 4 and buf.num_episodes == 1
+
+
+def test_capacity_evicts_oldest_whole_episodes():
+    buf = ReplayBuffer(capacity=20)
+    for i in range(6):
+        buf.add_episode(episode(6, start=100 * i, images=False))
+    assert len(buf) <= 20
+    b = buf.sample(1000, np.random.default_rng(0))
+    episodes_seen = set((b["state"][:, 0] // 100).astype(int))
+    assert 5 in episodes_seen and 0 not in episodes_seen
+    np.testing.assert_array_equal(b["next_state"][b["done"] == 0, 0], b["state"][b["done"] == 0, 0] + 1)
+
+
+def test_interventions_also_go_to_demo_buffer():
+    demo = ReplayBuffer(capacity=100)
+    rl = ReplayBuffer(capacity=100, demo_buffer=demo)
+    inter = [0, 1, 1, 0, 0, 1, 1]  # two segments: steps 1-2 and 5-6 (6 is the terminal last step)
+    rl.add_episode(episode(7, start=10, intervention=inter, reward=[0, 0, 0, 0, 0, 0, 1]))
+    assert len(rl) == 7 and len(demo) == 4
+    b = demo.sample(200, np.random.default_rng(0))
+    assert set(b["state"][:, 0]) == {11.0, 12.0, 15.0, 16.0}
+    assert b["intervention"].all()
+    seg1 = b["state"][:, 0] == 12  # segment end inside the episode: next obs is step 13, not done
+    assert (b["next_state"][seg1, 0] == 13).all() and (b["done"][seg1] == 0).all()
+    assert (b["done"][b["state"][:, 0] == 16] == 1).all()
+    # mc_return is the whole episode's return-to-go, not the segment's.
+    np.testing.assert_allclose(b["mc_return"][seg1], 0.99**4, rtol=1e-6)
+    mixed = MixedReplay({"rl": rl, "demo": demo}, {"rl": 0.5, "demo": 0.5})
+    mb = mixed.sample(64, np.random.default_rng(0))
+    assert (mb["source"] == 1).sum() == 32 and mb["intervention"][mb["source"] == 1].all()
+
+
+def test_mixed_replay_ratios_and_empty_sources():
+    a, b = ReplayBuffer(capacity=100), ReplayBuffer(capacity=100)
+    a.add_episode(episode(10, images=False))
+    mixed = MixedReplay({"offline": a, "online": b}, {"offline": 0.5, "online": 0.5})
+    assert mixed.counts(10) == {"offline": 10}  # online still empty: its share goes to offline
+    b.add_episode(episode(10, start=100, images=False))
+    assert mixed.counts(256) == {"offline": 128, "online": 128}
+    assert MixedReplay({"offline": a, "online": b}, {"offline": 0.25, "online": 0.75}).counts(7) == {"offline": 2, "online": 5}
+    batch = mixed.sample(256, np.random.default_rng(0))
+    assert ((batch["state"][:, 0] >= 100) == (batch["source"] == 1)).all()
+    with pytest.raises(ValueError, match="ratios"):
+        MixedReplay({"offline": a}, {"online": 1.0})
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="gamma"):
+        ReplayConfig(gamma=1.0)
+    with pytest.raises(ValueError, match="truncation_tail"):
+        ReplayConfig(truncation_tail="maybe")
