@@ -102,8 +102,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, str):
             value = [value]
         if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-            # "2,2,1,1", "2 2 1 1" and ["2,2", "1,1"] (argparse nargs) all mean the same list
-            value = [p for v in value for p in v.replace(",", " ").split()]
+            # "2,2,1,1", "2 2 1 1" and ["2,2", "1,1"] (argparse nargs) all mean the same list of
+            # numbers; strings split on commas only, since an item may contain spaces.
+            numeric = bool(args) and args[0] in (int, float)
+            value = [p.strip() for v in value for p in (v.replace(",", " ").split() if numeric else v.split(","))
+                     if p.strip()]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
         if origin is tuple and args and args[-1] is not Ellipsis:

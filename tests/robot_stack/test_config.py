@@ -117,3 +117,12 @@ def test_list_flags_accept_commas_and_spaces():
     add_config_args(p, Learner)
     assert from_args(Learner, p.parse_args(["--workspace", "1,2", "3"])).workspace == (1.0, 2.0, 3.0)
     assert from_mapping(Learner, {"workspace": "4, 5"}).workspace == (4.0, 5.0)
+
+
+def test_string_list_items_keep_their_spaces():
+    @dataclasses.dataclass
+    class Tasks:
+        names: tuple[str, ...] = ()  # instructions
+
+    assert from_mapping(Tasks, {"names": "put the cube in, take it out"}).names == ("put the cube in", "take it out")
+    assert from_mapping(Tasks, {"names": ["a b", "c"]}).names == ("a b", "c")
