@@ -46,7 +46,7 @@ class SessionConfig:
     backward_task: str = ""  # real robots: backward task id ('' = the scene's)
     backward_instruction: str = ""  # real robots: its instruction
     pretrained: str = ""  # pretrained policy checkpoint dir; '' = pre-train from prior data (sim)
-    pretrain_updates: int = 1500  # offline Cal-QL updates before fine-tuning (sim)
+    pretrain_updates: int = 500  # offline Cal-QL updates before fine-tuning (sim; ~2 min on 2 CPU cores)
     utd_ratio: float = 1.0  # online learner updates per recorded robot step
     publish_every: int = 150  # learner updates between new policy versions
     max_episodes: int = 0  # stop after this many committed episodes (0 = run until Ctrl-C)

@@ -21,7 +21,9 @@ sys.path.insert(0, str(HERE))  # ddp_worker is a plain script beside this test (
 def test_two_rank_gloo_matches_single_process(tmp_path):
     import ddp_worker
 
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    # Loopback only, like every test here: gloo otherwise picks the interface the hostname resolves to.
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1",
+           "GLOO_SOCKET_IFNAME": "lo"}
     store = tmp_path / "store"
     procs = [
         subprocess.Popen([sys.executable, str(HERE / "ddp_worker.py"), str(r), "2", str(store), str(tmp_path)], env=env,
