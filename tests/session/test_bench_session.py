@@ -1,0 +1,25 @@
+"""bench/session.py --quick runs the whole pipeline and prints its JSON contract as the last line."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
+BENCH = pathlib.Path(__file__).resolve().parents[2] / "bench" / "session.py"
+KEYS = {"forward_success_pretrained", "forward_success_finetuned", "backward_success_finetuned", "online_steps",
+        "human_resets", "bc_baseline_success"}
+
+
+def test_bench_session_quick_prints_json(tmp_path, dds_env):
+    out = subprocess.run([sys.executable, str(BENCH), "--quick", "--run-dir", str(tmp_path / "run")],
+                         capture_output=True, text=True, timeout=600, env=dds_env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert KEYS <= set(result)
+    assert result["online_steps"] >= 40 and result["human_resets"] == 0
+    for k in ("forward_success_pretrained", "forward_success_finetuned", "backward_success_finetuned", "bc_baseline_success"):
+        assert 0.0 <= result[k] <= 1.0
+    assert result["policy_version_finetuned"] >= 2, "the learner should have published during the online phase"
