@@ -19,6 +19,7 @@ import enum
 import functools
 import inspect
 import io
+import json
 import pathlib
 import textwrap
 import tokenize
@@ -242,6 +243,23 @@ def _field_default(f: dataclasses.Field) -> Any:
     if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
         return f.default_factory()  # type: ignore[misc]
     return None if f.default is dataclasses.MISSING else f.default
+
+
+def json_object(name: str, text: str) -> dict:
+    """Parse a config field holding a JSON object ('' = {}); ValueError naming the field otherwise.
+
+    Used for per-device overrides (arm, camera, teleop configs) that a ROS parameter can only
+    carry as a string.
+    """
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object, got {text!r}")
+    return value
 
 
 def to_flat_dict(cfg: Any, prefix: str = "") -> dict[str, Any]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from robot_stack.config import json_object
 from robot_stack.nodes.controller import action_seq, make_action_msg
 from robot_stack.runtime import Node, msgs, qos
 from robot_stack.session.actor_loop import ActorConfig, ActorLoop, ClassifierOutput, Observation, TeleopInput
@@ -46,12 +47,7 @@ class ActorNodeConfig:
     def __post_init__(self) -> None:
         if not self.cameras:
             raise ValueError("cameras must name at least one camera")
-        try:
-            ok = isinstance(json.loads(self.robot_description), dict)
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(f"robot_description must be a JSON object, got {self.robot_description!r}")
+        json_object("robot_description", self.robot_description)
         if self.forward_task == self.backward_task:
             raise ValueError("forward_task and backward_task must differ")
 

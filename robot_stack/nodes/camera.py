@@ -8,12 +8,12 @@ rendering costs the controller nothing and the camera is a separate process as o
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from robot_stack.config import json_object
 from robot_stack.runtime import Node, msgs, qos
 
 
@@ -39,13 +39,7 @@ class CameraNodeConfig:
             raise ValueError(f"width/height must be in [8, 4096], got {self.width}x{self.height}")
         if not self.name.replace("_", "").isalnum():
             raise ValueError(f"name must be letters, digits and '_', got {self.name!r}")
-        if self.driver_config:
-            try:
-                ok = isinstance(json.loads(self.driver_config), dict)
-            except ValueError:
-                ok = False
-            if not ok:
-                raise ValueError(f"driver_config must be a JSON object, got {self.driver_config!r}")
+        json_object("driver_config", self.driver_config)
 
 
 class CameraNode(Node):
@@ -58,7 +52,7 @@ class CameraNode(Node):
 
         cfg: CameraNodeConfig = self.cfg
         overrides = {"width": cfg.width, "height": cfg.height, "fps": cfg.fps,
-                     **(json.loads(cfg.driver_config) if cfg.driver_config else {})}
+                     **json_object("driver_config", cfg.driver_config)}
         if cfg.driver == "sim":
             overrides.update(scene=cfg.scene, seed=cfg.seed, camera=cfg.sim_camera)
         self.camera = make_camera(cfg.driver, **overrides)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robot_stack.config import json_object
 from robot_stack.runtime import Node, msgs, qos
 
 SEQ_PREFIX = "seq:"
@@ -49,20 +50,14 @@ class ControllerNodeConfig:
             raise ValueError(f"control_hz must be in [0.5, 1000], got {self.control_hz}")
         if self.action_timeout_s <= 0:
             raise ValueError(f"action_timeout_s must be > 0, got {self.action_timeout_s}")
-        if self.arm_config:
-            try:
-                ok = isinstance(json.loads(self.arm_config), dict)
-            except ValueError:
-                ok = False
-            if not ok:
-                raise ValueError(f"arm_config must be a JSON object, got {self.arm_config!r}")
+        json_object("arm_config", self.arm_config)
 
     @property
     def is_sim(self) -> bool:
         return self.arm.startswith("sim_")
 
     def arm_overrides(self) -> dict:
-        return json.loads(self.arm_config) if self.arm_config else {}
+        return json_object("arm_config", self.arm_config)
 
 
 def make_action_msg(action: np.ndarray, seq: int) -> msgs.Float32MultiArray:

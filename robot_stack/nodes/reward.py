@@ -11,7 +11,6 @@ human labels) is picked up while running, and a bad new version is refused with 
 from __future__ import annotations
 
 import pathlib
-import time
 from dataclasses import dataclass
 
 import numpy as np

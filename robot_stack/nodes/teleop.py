@@ -9,9 +9,9 @@ web teleop publishes the same topics itself, so either can take over.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
+from robot_stack.config import json_object
 from robot_stack.runtime import Node, msgs, qos
 
 
@@ -26,13 +26,7 @@ class TeleopNodeConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.rate_hz <= 500:
             raise ValueError(f"rate_hz must be in [1, 500], got {self.rate_hz}")
-        if self.device_config:
-            try:
-                ok = isinstance(json.loads(self.device_config), dict)
-            except ValueError:
-                ok = False
-            if not ok:
-                raise ValueError(f"device_config must be a JSON object, got {self.device_config!r}")
+        json_object("device_config", self.device_config)
 
 
 class TeleopNode(Node):
@@ -44,7 +38,7 @@ class TeleopNode(Node):
         from hardware.teleop import make_teleop
 
         cfg: TeleopNodeConfig = self.cfg
-        self.device = make_teleop(cfg.device, **(json.loads(cfg.device_config) if cfg.device_config else {}))
+        self.device = make_teleop(cfg.device, **json_object("device_config", cfg.device_config))
         self.device.connect()
         self._intervening = False
         self._estop_sent = False

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
+from robot_stack.config import json_object
 from robot_stack.dashboard.config import DashboardConfig
 from robot_stack.learner.builder import PolicySpec
 from robot_stack.session.actor_loop import ActorConfig
@@ -68,12 +68,7 @@ class SessionConfig:
             if missing or not self.reward.classifier:
                 raise ValueError(f"a real-robot session needs {missing + ([] if self.reward.classifier else ['reward.classifier'])}")
         for name in ("arm_config", "camera_config"):
-            try:
-                ok = isinstance(json.loads(getattr(self, name)), dict)
-            except ValueError:
-                ok = False
-            if not ok:
-                raise ValueError(f"{name} must be a JSON object, got {getattr(self, name)!r}")
+            json_object(name, getattr(self, name))
         if not self.cameras:
             raise ValueError("cameras must name at least one camera")
         if self.max_episodes < 0 or self.duration_s < 0 or self.pretrain_updates < 0:

@@ -19,7 +19,7 @@ TOKEN = "s3cret"
 def graph(runtime):
     ctrl = runtime.create_node(ControllerNode, params={
         "control_hz": 20.0, "clear_token_sha256": hashlib.sha256(TOKEN.encode()).hexdigest()})
-    cam = runtime.create_node(CameraNode, params={"fps": 10.0, "width": 48, "height": 48})
+    runtime.create_node(CameraNode, params={"fps": 10.0, "width": 48, "height": 48})
     probe = runtime.create_node(Node, name="probe")
     got = {"sent": [], "proprio": [], "status": [], "image": [], "truth": []}
     probe.create_subscription(msgs.Float32MultiArray, "arm/action_sent", got["sent"].append)

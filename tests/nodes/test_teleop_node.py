@@ -26,7 +26,7 @@ def test_keyboard_events_become_intervention_actions_and_estop(runtime, tmp_path
     os.mkfifo(fifo)
     fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # keep a writer so the reader never sees EOF
     try:
-        node = runtime.create_node(TeleopNode, params={"device": "keyboard", "rate_hz": 50.0,
+        runtime.create_node(TeleopNode, params={"device": "keyboard", "rate_hz": 50.0,
                                                        "device_config": json.dumps({"device_path": str(fifo)})})
         probe = runtime.create_node(Node, name="probe")
         got = {"action": [], "intervening": [], "estop": []}

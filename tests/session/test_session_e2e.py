@@ -6,7 +6,6 @@ copied run directory; each test runs its own session on its own DDS domain.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import signal
 import threading
