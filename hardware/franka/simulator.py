@@ -12,84 +12,24 @@ CPU load (motions then take longer in wall-clock time).
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import subprocess
 import sys
-import threading
-import time
 
-READY_PREFIX = "READY "
+from hardware.sim_process import SimulatorProcess, SimulatorStartError, serve_until_stopped
 
-
-class SimulatorStartError(RuntimeError):
-    """The simulator process exited or did not become ready in time."""
+__all__ = ["FrankySimProcess", "SimulatorStartError"]
 
 
-class FrankySimProcess:
+class FrankySimProcess(SimulatorProcess):
     """A franky-sim server in a child process; context manager. ``kill()`` simulates a lost link."""
 
+    name = "franky-sim"
+
     def __init__(self, hostname: str = "127.0.0.21", start_timeout_s: float = 60.0):
+        super().__init__(hostname, start_timeout_s)
         self.hostname = hostname
-        self.start_timeout_s = start_timeout_s
-        self.proc: subprocess.Popen | None = None
-        self._log: list[str] = []
 
-    def start(self) -> "FrankySimProcess":
-        env = dict(os.environ)
-        env.setdefault("MUJOCO_GL", "egl")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hardware.franka.simulator", "--hostname", self.hostname],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            start_new_session=True,  # a test's Ctrl-C must not reach it before we clean up
-        )
-        ready = threading.Event()
-
-        def pump() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            for line in self.proc.stdout:
-                self._log.append(line.rstrip())
-                if line.startswith(READY_PREFIX):
-                    ready.set()
-
-        threading.Thread(target=pump, daemon=True, name=f"franky-sim-log-{self.hostname}").start()
-        deadline = time.monotonic() + self.start_timeout_s
-        while not ready.wait(0.05):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SimulatorStartError(
-                    f"franky-sim on {self.hostname} did not start within {self.start_timeout_s} s; "
-                    f"log tail: {self._log[-10:]}"
-                )
-        return self
-
-    @property
-    def log(self) -> list[str]:
-        return list(self._log)
-
-    def kill(self) -> None:
-        """SIGKILL the simulator (a pulled network cable, as far as the client can tell)."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def __enter__(self) -> "FrankySimProcess":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "hardware.franka.simulator", "--hostname", self.hostname]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,20 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     import franky_sim
     from franky_sim.mujoco_simulator import MujocoSimulator
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    parent = os.getppid()
     with MujocoSimulator(enable_visualization=False) as sim:
         sim.add_robot()
         with franky_sim.SimulationServer(sim, hostname_candidates=[args.hostname]) as server:
             server.run_async()
-            print(f"{READY_PREFIX}{args.hostname}", flush=True)
-            try:
-                while not stop.wait(0.2):
-                    if os.getppid() != parent:  # whoever started us died: no orphans
-                        break
-            except KeyboardInterrupt:
-                pass
+            serve_until_stopped(args.hostname)
     return 0
 
 
