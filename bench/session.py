@@ -1,0 +1,137 @@
+"""Benchmark: does an autonomous reset-free session improve the policy? (sim cube <-> bowl)
+
+1. prepare a session (scripted prior data, success classifier, offline Cal-QL) in a run dir;
+2. evaluate the pre-trained policy by ground truth in sim, and a BC baseline trained on the
+   same prior data;
+3. run the whole node graph (separate processes, classifier reward, no human) until it has
+   recorded ``--online-steps`` steps;
+4. evaluate the newest policy version on the forward and backward tasks.
+
+Prints one JSON object as its last line: forward_success_pretrained, forward_success_finetuned,
+backward_success_finetuned, online_steps, human_resets (alerts that asked for a person; must be
+0), bc_baseline_success, plus timings and settings. ``--quick`` is a smoke run (minutes, tiny).
+
+    python bench/session.py                 # CPU-sized default (long)
+    python bench/session.py --device cuda --preset gpu --online-steps 30000
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import sys
+import tempfile
+import time
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny smoke run")
+    p.add_argument("--run-dir", default="", help="run directory (default: a temporary one)")
+    p.add_argument("--online-steps", type=int, default=3000, help="robot steps to record online")
+    p.add_argument("--pretrain-updates", type=int, default=1000, help="offline updates (Cal-QL and BC)")
+    p.add_argument("--eval-episodes", type=int, default=10, help="ground-truth rollouts per evaluation")
+    p.add_argument("--preset", default="cpu", choices=["cpu", "gpu"], help="learner size preset")
+    p.add_argument("--device", default="auto", help="torch device of the learner")
+    p.add_argument("--timeout-s", type=float, default=3 * 3600, help="stop the online phase after this long")
+    args = p.parse_args()
+
+    from robot_stack.dashboard.config import DashboardConfig
+    from robot_stack.learner.builder import PolicySpec
+    from robot_stack.learner.pretrain import pretrain
+    from robot_stack.session.actor_loop import ActorConfig
+    from robot_stack.session.adapters import CheckpointWatcher
+    from robot_stack.session.config import RewardSetup, SessionConfig
+    from robot_stack.session.evaluate import evaluate_in_sim
+    from robot_stack.session.prior_data import PriorDataConfig
+    from robot_stack.session.runner import Session
+    from robot_stack.store import EpisodeNotFoundError, EpisodeStore
+
+    if args.quick:
+        args.online_steps, args.pretrain_updates, args.eval_episodes = 40, 5, 2
+    run_dir = pathlib.Path(args.run_dir or tempfile.mkdtemp(prefix="bench-session-"))
+    image = 32 if args.quick else (64 if args.preset == "cpu" else 128)
+    prior = PriorDataConfig(demos_per_task=2, failures_per_task=1) if args.quick else PriorDataConfig()
+    cfg = SessionConfig(
+        run_dir=str(run_dir), image_size=image, prior=prior, pretrain_updates=args.pretrain_updates,
+        reward=RewardSetup(epochs=2 if args.quick else 15), dashboard=DashboardConfig(port=0),
+        policy=PolicySpec(preset=args.preset, device=args.device, batch_size=16 if args.quick else 0),
+        episode=ActorConfig(horizon=15 if args.quick else 60), publish_every=20 if args.quick else 200,
+    )
+    session = Session(cfg, log=log)
+    t0 = time.monotonic()
+    session.prepare()
+    prepare_s = time.monotonic() - t0
+    fwd, bwd = session.forward.id, session.backward.id
+
+    def success(policy, task):
+        return evaluate_in_sim(policy, cfg.scene, task, args.eval_episodes, image_size=image,
+                               cameras=tuple(cfg.cameras), horizon=cfg.episode.horizon, progress=True)["success_rate"]
+
+    pretrained = CheckpointWatcher(session.checkpoints, session.policy.task_ids).load_latest()
+    forward_pre = success(pretrained, fwd)
+    log(f"pre-trained policy v{pretrained.version}: forward success {forward_pre:.2f}")
+
+    bc_dir = run_dir / "bc_baseline"
+    if not (bc_dir / "latest").exists():
+        store = EpisodeStore.open(session.paths.store, read_only=True)
+        pretrain(store, bc_dir, dataclasses.replace(session.policy, kind="bc"), args.pretrain_updates)
+    bc = CheckpointWatcher(bc_dir, session.policy.task_ids).load_latest()
+    bc_success = success(bc, fwd)
+    log(f"BC baseline: forward success {bc_success:.2f}")
+
+    def online_steps() -> int:
+        try:
+            eps = EpisodeStore.open(session.paths.store, read_only=True).episodes(robot=cfg.robot_id)
+        except EpisodeNotFoundError:
+            return 0
+        return sum(e.length for e in eps if not e.eval)
+
+    steps_before = online_steps()
+    session.start(output=open(run_dir / "nodes.log", "a"))
+    import threading
+
+    thread = threading.Thread(target=session.supervise, daemon=True)
+    thread.start()
+    t1 = time.monotonic()
+    while time.monotonic() - t1 < args.timeout_s and online_steps() - steps_before < args.online_steps:
+        time.sleep(2.0)
+        if not thread.is_alive():
+            break
+    session.stop()
+    thread.join(120)
+    online_s = time.monotonic() - t1
+    events = [json.loads(line) for line in session.paths.events.read_text().splitlines()] if session.paths.events.exists() else []
+    alerts = sum(1 for line in (session.paths.logs / "actor.log").read_text().splitlines()
+                 if '"event": "alert"' in line) if (session.paths.logs / "actor.log").exists() else 0
+
+    finetuned = CheckpointWatcher(session.checkpoints, session.policy.task_ids).load_latest()
+    result = {
+        "forward_success_pretrained": forward_pre,
+        "forward_success_finetuned": success(finetuned, fwd),
+        "backward_success_finetuned": success(finetuned, bwd),
+        "online_steps": online_steps() - steps_before,
+        "human_resets": alerts,
+        "bc_baseline_success": bc_success,
+        "policy_version_finetuned": finetuned.version,
+        "faults": sum(1 for e in events if e.get("event") == "fault"),
+        "prepare_s": round(prepare_s, 1),
+        "online_s": round(online_s, 1),
+        "eval_episodes": args.eval_episodes,
+        "preset": args.preset,
+        "device": args.device,
+        "quick": args.quick,
+        "run_dir": str(run_dir),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
