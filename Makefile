@@ -36,11 +36,11 @@ $(APT_STAMP):
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	@touch $@
 
-$(PIP_STAMP): $(APT_STAMP) pyproject.toml
+$(PIP_STAMP): $(APT_STAMP) pyproject.toml .ci/constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned: an unpinned resolve pulls the multi-GB CUDA build.
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -c .ci/constraints.txt -e ".[test]"
 	@touch $@
 
 setup: $(PIP_STAMP)
