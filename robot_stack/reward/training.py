@@ -25,17 +25,25 @@ class RewardDataConfig:
     include_eval: bool = True  # evaluation episodes are fine for the classifier (their labels are as good)
     sources: tuple[str, ...] = ("scripted", "human")  # outcome sources trusted as labels for training
     max_episodes: int = 0  # newest episodes to use (0 = all)
+    reverse_frames: int = 3  # reset-free pairs: first/last frames of a successful episode labelled for the reverse task (0 = off)
 
     def __post_init__(self) -> None:
         bad = set(self.sources) - {"scripted", "human", "classifier"}
         if bad:
             raise ValueError(f"sources must be among scripted/human/classifier, got {sorted(bad)}")
-        if self.max_episodes < 0:
-            raise ValueError(f"max_episodes must be >= 0, got {self.max_episodes}")
+        if self.max_episodes < 0 or self.reverse_frames < 0:
+            raise ValueError(f"max_episodes and reverse_frames must be >= 0, got {self.max_episodes}, {self.reverse_frames}")
 
 
-def labelled_episodes(store, task_ids: Sequence[str], cfg: RewardDataConfig) -> list:
-    """Episodes of ``task_ids`` whose current outcome comes from a trusted source, as reward_vlm Episodes."""
+def labelled_episodes(store, task_ids: Sequence[str], cfg: RewardDataConfig, reverse: dict[str, str] | None = None) -> list:
+    """Episodes of ``task_ids`` whose current outcome comes from a trusted source, as reward_vlm Episodes.
+
+    ``reverse`` maps a task to its reverse in a reset-free pair. Each episode of a task starts
+    where that task is not done, which in a pair means its reverse IS done; so a successful
+    episode's first ``cfg.reverse_frames`` frames are positives for the reverse task and its last
+    ones negatives. Without these frames the classifier only ever sees "done" at the end of a
+    demonstration (arm just released) and misses a finished task when the arm is elsewhere.
+    """
     from reward_vlm import Episode
 
     infos = [e for e in store.episodes() if e.task_id in set(task_ids) and e.outcome in ("success", "failure")
@@ -46,9 +54,24 @@ def labelled_episodes(store, task_ids: Sequence[str], cfg: RewardDataConfig) -> 
     out = []
     for info in infos:
         ep = store.read_episode(info, fields=[], cameras=[cfg.camera])
-        out.append(Episode(frames=ep.data["images"][cfg.camera], task=info.task_id,
-                           outcome=info.outcome == "success", label_source=info.outcome_source))
+        frames = ep.data["images"][cfg.camera]
+        out.append(Episode(frames=frames, task=info.task_id, outcome=info.outcome == "success",
+                           label_source=info.outcome_source))
+        k = cfg.reverse_frames
+        rev = (reverse or {}).get(info.task_id)
+        if rev and k and info.outcome == "success" and len(frames) >= 2 * k:
+            ends = np.concatenate([frames[:k], frames[-k:]])
+            out.append(Episode(frames=ends, task=rev, outcome=None, label_source=info.outcome_source,
+                               frame_labels=np.array([1] * k + [0] * k, dtype=np.int8)))
     return out
+
+
+def reverse_map(tasks: Sequence) -> dict[str, str]:
+    """{forward id: backward id, backward id: forward id} for a (forward, backward) pair of TaskSpecs."""
+    phases = {getattr(t, "phase", None): t.id for t in tasks if hasattr(t, "id")}
+    if len(tasks) == 2 and {"forward", "backward"} <= set(phases):
+        return {phases["forward"]: phases["backward"], phases["backward"]: phases["forward"]}
+    return {}
 
 
 def train_from_store(store, tasks: Sequence, out_root: str | pathlib.Path, data_cfg: RewardDataConfig,
@@ -57,7 +80,7 @@ def train_from_store(store, tasks: Sequence, out_root: str | pathlib.Path, data_
     from reward_vlm import build_labelled_frames, next_version_dir, train_classifier, version_dirs
 
     task_ids = [t.id if hasattr(t, "id") else t["id"] for t in tasks]
-    episodes = labelled_episodes(store, task_ids, data_cfg)
+    episodes = labelled_episodes(store, task_ids, data_cfg, reverse_map(tasks))
     if len(episodes) < 4:
         raise ValueError(f"only {len(episodes)} labelled episodes of tasks {task_ids} with a camera "
                          f"{data_cfg.camera!r} in the store; need at least 4")

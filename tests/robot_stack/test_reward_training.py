@@ -1,0 +1,35 @@
+"""Classifier training data from a real store: outcome labels and reset-free reverse-task labels."""
+
+import numpy as np
+
+from robot_stack.reward.training import RewardDataConfig, labelled_episodes, reverse_map
+from robot_stack.session.scheduler import TaskSpec
+from robot_stack.store import EpisodeMeta, EpisodeStore
+
+FWD = TaskSpec("put_cube_in_bowl", "put the cube in the bowl", "forward")
+BWD = TaskSpec("take_cube_out_of_bowl", "take the cube out of the bowl", "backward")
+
+
+def record(writer, task, outcome, source, n=8):
+    rec = writer.begin_episode(EpisodeMeta(task_id=task.id, instruction=task.instruction, phase=task.phase))
+    for t in range(n):
+        rec.add_step(images={"front": np.full((8, 8, 3), t, np.uint8)}, state=np.zeros(3, np.float32),
+                     action=np.zeros(7, np.float32), terminal=t == n - 1 and outcome == "success")
+    return rec.commit(outcome=outcome, source=source)
+
+
+def test_successful_episodes_also_label_the_reverse_task(tmp_path):
+    store = EpisodeStore.create(tmp_path / "s.zarr")
+    w = store.writer("r", {}, {"front": (8, 8)}, 3)
+    record(w, FWD, "success", "scripted")
+    record(w, BWD, "failure", "scripted")
+    record(w, BWD, "success", "classifier")  # untrusted source: skipped
+    w.close()
+    assert reverse_map([FWD, BWD]) == {FWD.id: BWD.id, BWD.id: FWD.id}
+    eps = labelled_episodes(store, [FWD.id, BWD.id], RewardDataConfig(reverse_frames=2), reverse_map([FWD, BWD]))
+    assert [(e.task, e.outcome) for e in eps] == [(FWD.id, True), (BWD.id, None), (BWD.id, False)]
+    rev = eps[1]
+    # first frames (forward not yet done = cube out of the bowl) are positives for the reverse task
+    assert rev.frame_labels.tolist() == [1, 1, 0, 0]
+    assert [int(f[0, 0, 0]) for f in rev.frames] == [0, 1, 6, 7]
+    assert len(labelled_episodes(store, [FWD.id, BWD.id], RewardDataConfig(reverse_frames=0), reverse_map([FWD, BWD]))) == 2
