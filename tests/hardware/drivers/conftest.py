@@ -26,3 +26,30 @@ def load_dynamixel_emulator_module():
 @pytest.fixture
 def dxl_emulator_module():
     return load_dynamixel_emulator_module()
+
+
+def wait_until_settled(arm, timeout_s: float = 10.0, still_mm: float = 0.1, still_s: float = 0.2) -> None:
+    """Block until the end-effector has moved less than ``still_mm`` for ``still_s`` (simulators run
+    slower than real time under CPU load, so a fixed sleep can cut a step short)."""
+    import time
+
+    import numpy as np
+
+    deadline = time.monotonic() + timeout_s
+    last = arm.get_observation().ee_pose[:3]
+    still_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now_pos = arm.get_observation().ee_pose[:3]
+        if np.linalg.norm(now_pos - last) * 1000 > still_mm:
+            still_since = time.monotonic()
+        elif time.monotonic() - still_since >= still_s:
+            return
+        last = now_pos
+    raise AssertionError(f"arm did not settle within {timeout_s} s")
+
+
+@pytest.fixture
+def settle():
+    """``settle(arm)``: wait until the arm has finished the last commanded step."""
+    return wait_until_settled

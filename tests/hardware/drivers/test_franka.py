@@ -62,15 +62,16 @@ def test_reaches_absolute_pose_within_millimetres(arm):
     assert np.linalg.norm(geometry.quat_error(target[3:], reached[3:])) < 0.01
 
 
-def test_send_action_moves_in_base_frame(arm):
+def test_send_action_moves_in_base_frame(arm, settle):
     arm.move_to("home")
+    settle(arm)
     start = arm.get_observation().ee_pose
     step = arm.config.max_translation_m
     for _ in range(5):
         sent = arm.send_action(np.array([0, 1.0, -0.5, 0, 0, 0, 1], np.float32))
         assert not sent.held
-        time.sleep(0.3)  # let each step finish: deltas apply to the MEASURED pose
-    time.sleep(0.3)
+        time.sleep(0.1)
+        settle(arm)  # let each step finish: deltas apply to the MEASURED pose
     moved = arm.get_observation().ee_pose[:3] - start[:3]
     # The hand points DOWN: a relative (end-effector frame) motion would flip y and z signs.
     expected = np.array([0, 5 * step, -2.5 * step])

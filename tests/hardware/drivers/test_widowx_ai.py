@@ -62,14 +62,15 @@ def test_reaches_absolute_pose_within_millimetres(arm):
     assert np.linalg.norm(geometry.quat_error(target[3:], reached[3:])) < 0.02
 
 
-def test_send_action_moves_in_base_frame(arm):
+def test_send_action_moves_in_base_frame(arm, settle):
     arm.move_to("home")
+    settle(arm)
     start = arm.get_observation().ee_pose
     step = arm.config.max_translation_m
     for _ in range(5):
         assert not arm.send_action(np.array([0, 1.0, -0.5, 0, 0, 0, 1], np.float32)).held
-        time.sleep(0.2)
-    time.sleep(0.3)
+        time.sleep(0.1)
+        settle(arm)  # deltas apply to the measured pose: let each step finish
     moved = arm.get_observation().ee_pose[:3] - start[:3]
     expected = np.array([0, 5 * step, -2.5 * step])
     assert moved @ expected / (np.linalg.norm(moved) * np.linalg.norm(expected)) > 0.995, moved
