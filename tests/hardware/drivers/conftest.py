@@ -28,14 +28,23 @@ def dxl_emulator_module():
     return load_dynamixel_emulator_module()
 
 
-def wait_until_settled(arm, timeout_s: float = 10.0, still_mm: float = 0.1, still_s: float = 0.2) -> None:
-    """Block until the end-effector has moved less than ``still_mm`` for ``still_s`` (simulators run
-    slower than real time under CPU load, so a fixed sleep can cut a step short)."""
+def wait_until_settled(arm, since=None, timeout_s: float = 10.0, still_mm: float = 0.1, still_s: float = 0.2) -> None:
+    """Block until the end-effector has moved less than ``still_mm`` for ``still_s``.
+
+    With ``since`` (the position before a command), first wait until the arm has left it by more
+    than 1 mm: a simulator under CPU load can start a motion late, and a next command sent before
+    it started would preempt it (the step would be lost, not merely slow).
+    """
     import time
 
     import numpy as np
 
     deadline = time.monotonic() + timeout_s
+    if since is not None:
+        while np.linalg.norm(arm.get_observation().ee_pose[:3] - np.asarray(since)[:3]) < 1e-3:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"arm did not start moving within {timeout_s} s")
+            time.sleep(0.02)
     last = arm.get_observation().ee_pose[:3]
     still_since = time.monotonic()
     while time.monotonic() < deadline:
@@ -51,5 +60,5 @@ def wait_until_settled(arm, timeout_s: float = 10.0, still_mm: float = 0.1, stil
 
 @pytest.fixture
 def settle():
-    """``settle(arm)``: wait until the arm has finished the last commanded step."""
+    """``settle(arm, since=pose_before_command)``: wait until the arm has finished that step."""
     return wait_until_settled

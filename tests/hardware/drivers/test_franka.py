@@ -68,10 +68,10 @@ def test_send_action_moves_in_base_frame(arm, settle):
     start = arm.get_observation().ee_pose
     step = arm.config.max_translation_m
     for _ in range(5):
+        before = arm.get_observation().ee_pose
         sent = arm.send_action(np.array([0, 1.0, -0.5, 0, 0, 0, 1], np.float32))
         assert not sent.held
-        time.sleep(0.1)
-        settle(arm)  # let each step finish: deltas apply to the MEASURED pose
+        settle(arm, since=before)  # let each step finish: deltas apply to the MEASURED pose
     moved = arm.get_observation().ee_pose[:3] - start[:3]
     # The hand points DOWN: a relative (end-effector frame) motion would flip y and z signs.
     expected = np.array([0, 5 * step, -2.5 * step])

@@ -68,9 +68,9 @@ def test_send_action_moves_in_base_frame(arm, settle):
     start = arm.get_observation().ee_pose
     step = arm.config.max_translation_m
     for _ in range(5):
+        before = arm.get_observation().ee_pose
         assert not arm.send_action(np.array([0, 1.0, -0.5, 0, 0, 0, 1], np.float32)).held
-        time.sleep(0.1)
-        settle(arm)  # deltas apply to the measured pose: let each step finish
+        settle(arm, since=before)  # deltas apply to the measured pose: let each step finish
     moved = arm.get_observation().ee_pose[:3] - start[:3]
     expected = np.array([0, 5 * step, -2.5 * step])
     assert moved @ expected / (np.linalg.norm(moved) * np.linalg.norm(expected)) > 0.995, moved
