@@ -20,8 +20,7 @@ parameters carried in the appearance part of ``state()``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 import mujoco
 import numpy as np
@@ -31,18 +30,7 @@ from hardware.arm import ActionSent, ArmObservation
 from hardware.sim.arms import SIM_ARM_CLASSES, SimArm, default_config
 from hardware.sim.robots import ROBOTS, RobotModel
 from hardware.sim.world import SimWorld
-
-Phase = Literal["forward", "backward"]
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """One task of a scene."""
-
-    id: str  # stable identifier stored with episodes, e.g. "put_cube_in_bowl"
-    instruction: str  # natural-language instruction for language-conditioned policies / the VLM
-    phase: Phase  # "forward" or "backward" (its reverse)
-
+from hardware.tasks import TaskSpec  # noqa: F401  (re-exported: scenes.TaskSpec)
 
 SCENES: dict[str, type["SimScene"]] = {}
 

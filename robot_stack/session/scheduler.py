@@ -20,18 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
 
-Phase = Literal["forward", "backward"]
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """One direction of a reset-free task pair."""
-
-    id: str  # stable task id stored with every episode, e.g. "cube_into_bowl"
-    instruction: str  # language instruction given to the policy and the classifier
-    phase: Phase  # which direction of the pair this is
+from hardware.tasks import Phase, TaskSpec  # noqa: F401  (re-exported for the session code)
 
 
 @dataclass
