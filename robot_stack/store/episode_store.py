@@ -253,7 +253,9 @@ class EpisodeStore:
         names = self._backend.list_child_names(f"{robot_id}/labels")
         new = [n for n in names if n not in cache and n.split(".")[0].isdigit()]
         if new:
-            for path, attrs in self._backend.read_many_attrs(f"{robot_id}/labels/{n}" for n in new).items():
+            # A label being written right now may be listed before its metadata lands: pick it up next time.
+            paths = (f"{robot_id}/labels/{n}" for n in new)
+            for path, attrs in self._backend.read_many_attrs(paths, skip_missing=True).items():
                 name = path.rsplit("/", 1)[1]
                 cache[name] = (int(name.split(".")[0]), Label.from_dict(attrs))
         by_episode: dict[int, list[Label]] = {}

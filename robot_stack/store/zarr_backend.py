@@ -124,8 +124,12 @@ class ZarrBackend:
         prefix = f"{path}/" if path else ""
         return sorted(n.rstrip("/") for n in sync(_collect(self.zstore.list_dir(prefix))) if n.rstrip("/") != "zarr.json")
 
-    def read_many_attrs(self, paths: Iterable[str]) -> dict[str, dict]:
-        """Attributes of many small groups at once (concurrent reads of their zarr.json)."""
+    def read_many_attrs(self, paths: Iterable[str], *, skip_missing: bool = False) -> dict[str, dict]:
+        """Attributes of many small groups at once (concurrent reads of their zarr.json).
+
+        ``skip_missing`` leaves out groups whose metadata is not there (yet): a writer creates the
+        directory a moment before it renames the metadata file into it, so a lister can see it early.
+        """
         import json
 
         paths = list(paths)
@@ -139,6 +143,8 @@ class ZarrBackend:
         out = {}
         for p, buf in zip(paths, sync(_get_all())):
             if buf is None:
+                if skip_missing:
+                    continue
                 raise MissingNodeError(f"{self.url}: group '{p}' not found")
             try:
                 out[p] = json.loads(buf.to_bytes()).get("attributes", {})

@@ -177,6 +177,17 @@ def test_relabel_keeps_history_and_never_touches_arrays(store, writer, tmp_path)
         other.relabel("widowx-1:000099", "success", by="x")
 
 
+def test_label_being_written_is_skipped_until_its_metadata_lands(store, writer, tmp_path):
+    """A reader listing labels between the writer's mkdir and its metadata rename must not fail."""
+    eid = write_episode(writer, synthetic_episode(4, CAMS, S)).commit(outcome="failure")
+    reader = EpisodeStore.open(store.url)
+    in_flight = tmp_path / "ep.zarr" / "widowx-1" / "labels" / "000000.1.deadbeef"
+    in_flight.mkdir(parents=True)
+    assert reader.episode(eid).outcome == "failure"
+    store.relabel(eid, "success", by="alice")
+    assert reader.episode(eid).outcome == "success"  # a later relabel is still picked up
+
+
 def test_filters(store, writer):
     specs = [
         dict(phase="forward", eval=False, task_id="a", outcome="success", span=None, pv=0),
