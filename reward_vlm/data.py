@@ -8,7 +8,7 @@ automatic ones, and human-labelled frames weigh more.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Hashable, Iterable, Literal, Sequence
 
 import numpy as np
 
@@ -29,6 +29,7 @@ class Episode:
     outcome: bool | None  # episode succeeded? None: unknown (only human frame labels are used)
     label_source: str = "scripted"  # who decided `outcome`: human / scripted / classifier
     frame_labels: np.ndarray | None = None  # (T,) int8 per-frame human labels: 1 success, 0 not, -1 unlabelled
+    group: Hashable | None = None  # episodes sharing a group (e.g. one recording labelled for two tasks) are split together
 
     def __post_init__(self) -> None:
         check_images(self.frames)
@@ -75,7 +76,7 @@ class LabelledFrames:
     labels: np.ndarray  # (N,) float32 0/1
     task_ids: np.ndarray  # (N,) int64 index into the task list
     weights: np.ndarray  # (N,) float32 loss weights
-    episode: np.ndarray  # (N,) int64 index of the source episode
+    episode: np.ndarray  # (N,) int64 index of the source episode (the first episode of its group)
     frame: np.ndarray  # (N,) int64 time index inside that episode
     human: np.ndarray  # (N,) bool: label came from a per-frame human label
 
@@ -103,7 +104,9 @@ def build_labelled_frames(episodes: Iterable[Episode], tasks: Sequence[Any], rul
     tasks_t: tuple[Task, ...] = as_tasks(tasks)
     imgs, labels, tids, weights, eps, frames, human = [], [], [], [], [], [], []
     shape = None
+    first_of_group: dict = {}
     for e_i, ep in enumerate(episodes):
+        ep_index = e_i if ep.group is None else first_of_group.setdefault(ep.group, e_i)
         t_len = ep.frames.shape[0]
         if shape is None:
             shape = ep.frames.shape[1:]
@@ -133,7 +136,7 @@ def build_labelled_frames(episodes: Iterable[Episode], tasks: Sequence[Any], rul
         labels.append(lab[keep].astype(np.float32))
         tids.append(np.full(keep.size, task, np.int64))
         weights.append(w[keep])
-        eps.append(np.full(keep.size, e_i, np.int64))
+        eps.append(np.full(keep.size, ep_index, np.int64))
         frames.append(keep.astype(np.int64))
         human.append(is_human[keep])
     if not imgs:

@@ -56,13 +56,13 @@ def labelled_episodes(store, task_ids: Sequence[str], cfg: RewardDataConfig, rev
         ep = store.read_episode(info, fields=[], cameras=[cfg.camera])
         frames = ep.data["images"][cfg.camera]
         out.append(Episode(frames=frames, task=info.task_id, outcome=info.outcome == "success",
-                           label_source=info.outcome_source))
+                           label_source=info.outcome_source, group=info.episode_id))
         k = cfg.reverse_frames
         rev = (reverse or {}).get(info.task_id)
         if rev and k and info.outcome == "success" and len(frames) >= 2 * k:
             ends = np.concatenate([frames[:k], frames[-k:]])
             out.append(Episode(frames=ends, task=rev, outcome=None, label_source=info.outcome_source,
-                               frame_labels=np.array([1] * k + [0] * k, dtype=np.int8)))
+                               frame_labels=np.array([1] * k + [0] * k, dtype=np.int8), group=info.episode_id))
     return out
 
 

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from reward_vlm import LabelRule, build_labelled_frames
+from reward_vlm.train import split_by_episode
 from robot_stack.reward.training import RewardDataConfig, labelled_episodes, reverse_map
 from robot_stack.session.scheduler import TaskSpec
 from robot_stack.store import EpisodeMeta, EpisodeStore
@@ -33,3 +35,11 @@ def test_successful_episodes_also_label_the_reverse_task(tmp_path):
     assert rev.frame_labels.tolist() == [1, 1, 0, 0]
     assert [int(f[0, 0, 0]) for f in rev.frames] == [0, 1, 6, 7]
     assert len(labelled_episodes(store, [FWD.id, BWD.id], RewardDataConfig(reverse_frames=0), reverse_map([FWD, BWD]))) == 2
+    # Both entries of one recording are one group: a held-out split never sees half of it.
+    assert eps[0].group == eps[1].group != eps[2].group
+    data = build_labelled_frames(eps, [FWD, BWD], LabelRule(positive_frames=2, margin_frames=0))
+    assert sorted(set(data.episode.tolist())) == [0, 2]
+    for seed in range(5):
+        train, held = split_by_episode(data, 0.5, seed)
+        assert set(train.episode.tolist()).isdisjoint(held.episode.tolist())
+        assert len(train) + len(held) == len(data) and {len(train), len(held)} == {len(data.subset(data.episode == 0)), 8}
