@@ -25,12 +25,15 @@ class EncoderConfig:
     channels: int = 32  # output channels of every conv layer
     strides: tuple[int, ...] = (2, 1, 1, 1)  # stride of each 3x3 conv layer (its length = number of layers)
     feature_dim: int = 50  # size of the image feature after the projection (Linear + LayerNorm + tanh)
+    pooling: Literal["flatten", "spatial_softmax"] = "flatten"  # conv map -> vector: flatten (RoboFuME/DrQ) or per-channel expected x/y (keypoints; learns object positions in far fewer updates)
     pretrained_path: str = ""  # local folder of a transformers vision model (config + safetensors); never downloaded
     freeze_backbone: bool = True  # kind=pretrained: keep backbone weights fixed, train only the projection
 
     def __post_init__(self) -> None:
         if self.kind not in ("conv", "pretrained"):
             raise ValueError(f"encoder.kind must be 'conv' or 'pretrained', got {self.kind!r}")
+        if self.pooling not in ("flatten", "spatial_softmax"):
+            raise ValueError(f"encoder.pooling must be 'flatten' or 'spatial_softmax', got {self.pooling!r}")
         if self.image_size < 16:
             raise ValueError(f"encoder.image_size must be >= 16, got {self.image_size!r}")
         _positive("encoder.channels", self.channels)

@@ -18,9 +18,27 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+class SpatialSoftmax(nn.Module):
+    """Per-channel softmax over the image plane -> expected (x, y) in [-1, 1] (Levine et al. 2016).
+
+    Input (B, C, H, W); output (B, 2C). A learned temperature sharpens the attention as training goes.
+    """
+
+    def __init__(self, height: int, width: int):
+        super().__init__()
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
+        self.register_buffer("grid", torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1), persistent=False)  # (HW, 2)
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b, c = h.shape[:2]
+        attn = torch.softmax(h.reshape(b, c, -1).float() / self.log_temperature.exp(), dim=-1)  # (B, C, HW)
+        return (attn @ self.grid).reshape(b, 2 * c).to(h.dtype)
+
+
 class ConvEncoder(nn.Module):
     """RoboFuME/DrQ-style encoder: N x [3x3 conv, 32 ch, LayerNorm over (C,H,W), ReLU], then
-    flatten -> Linear -> LayerNorm -> tanh.
+    flatten (or spatial-softmax keypoints) -> Linear -> LayerNorm -> tanh.
 
     Input (B, C_in, H, W) float in [0, 1] with H = W = ``cfg.image_size``; output (B, feature_dim).
     """
@@ -35,15 +53,22 @@ class ConvEncoder(nn.Module):
             side = (side - 3) // stride + 1
             if side < 1:
                 raise ValueError(f"encoder.strides {cfg.strides} shrink a {cfg.image_size}px image to nothing")
+        if cfg.pooling == "spatial_softmax":
+            # the keypoint softmax needs raw scores: drop the last ReLU, which would zero most of the map
+            layers.pop()
+            self.pool: nn.Module = SpatialSoftmax(side, side)
+            self.flat_dim = 2 * c
+        else:
+            self.pool = nn.Flatten(1)
+            self.flat_dim = c * side * side
         self.convs = nn.Sequential(*layers)
-        self.flat_dim = c * side * side
         self.project = nn.Sequential(nn.Linear(self.flat_dim, cfg.feature_dim), nn.LayerNorm(cfg.feature_dim), nn.Tanh())
         self.output_dim = cfg.feature_dim
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         # (x - 0.5) centres inputs for the first conv, as DrQ does.
         h = self.convs(pixels - 0.5)
-        return self.project(h.flatten(1))
+        return self.project(self.pool(h))
 
 
 class PretrainedEncoder(nn.Module):

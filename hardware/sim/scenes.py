@@ -229,6 +229,9 @@ class SimScene:
             self.world.data.qvel[:] = 0.0
             self._place_objects(rng, task_id)
             mujoco.mj_forward(self.world.model, self.world.data)
+            # a scene reset is not a stalled command stream: without this the settle below trips the
+            # sim-time watchdog whenever the last command was more than watchdog_timeout_s - 0.3 s ago
+            self.arm.guard.mark_alive(self.arm._now())
             self.world.step(0.3)  # let objects settle on the table
         self.arm.guard.mark_alive(self.arm._now())
 

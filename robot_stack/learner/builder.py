@@ -24,6 +24,7 @@ class PolicySpec:
     cameras: tuple[str, ...] = ("front",)  # cameras fed to the encoder
     image_size: int = 0  # square image side (0 = the preset's)
     batch_size: int = 0  # transitions per update (0 = the preset's)
+    encoder_pooling: str = ""  # conv map -> vector: flatten or spatial_softmax ('' = the preset's)
     cql_alpha: float = -1.0  # weight of the conservative term (< 0 = the preset's)
     bc_weight: float = -1.0  # BC regulariser on the Cal-QL actor (< 0 = the preset's)
     device: str = "auto"  # torch device: auto, cpu, cuda, cuda:1
@@ -52,6 +53,8 @@ def learner_config(spec: PolicySpec, state_dim: int):
         overrides["network.encoder.image_size"] = spec.image_size
     if spec.batch_size:
         overrides["batch_size"] = spec.batch_size
+    if spec.encoder_pooling:
+        overrides["network.encoder.pooling"] = spec.encoder_pooling
     if spec.cql_alpha >= 0:
         overrides["calql.cql_alpha"] = spec.cql_alpha
     if spec.bc_weight >= 0:

@@ -19,6 +19,24 @@ def test_conv_encoder_layout_and_shapes():
     assert out.shape == (5, 50) and out.abs().max() <= 1
 
 
+def test_spatial_softmax_encoder_reports_where_a_bright_spot_is():
+    enc = ConvEncoder(EncoderConfig(image_size=32, strides=(2, 1, 1, 1), pooling="spatial_softmax"), in_channels=3)
+    assert enc.flat_dim == 2 * 32 and isinstance(enc.convs[-1], torch.nn.GroupNorm)  # raw scores, no final ReLU
+    pool = enc.pool
+    # one hot spot per channel: the expected coordinates are where it is, in [-1, 1] (x right, y down)
+    h = torch.full((2, 1, 9, 9), -20.0)
+    h[0, 0, 0, 8] = 20.0  # top right
+    h[1, 0, 4, 4] = 20.0  # centre
+    xy = pool(h)
+    assert torch.allclose(xy, torch.tensor([[1.0, -1.0], [0.0, 0.0]]), atol=1e-3)
+    out = enc(torch.rand(4, 3, 32, 32))
+    assert out.shape == (4, 50) and out.abs().max() <= 1
+    out.sum().backward()
+    assert pool.log_temperature.grad is not None and enc.convs[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="pooling"):
+        EncoderConfig(pooling="max")
+
+
 def test_full_size_preset_matches_robofume_encoder():
     cfg = LearnerConfig.gpu()
     assert cfg.network.encoder.image_size == 128 and cfg.network.encoder.channels == 32 and len(cfg.network.encoder.strides) == 4

@@ -154,6 +154,20 @@ def test_scene_step_without_action_lets_watchdog_hold(scenes):
     assert steps == pytest.approx(scene.arm.config.safety.watchdog_timeout_s * scene.control_hz, abs=1)
 
 
+def test_scene_reset_right_after_commands_does_not_trip_the_watchdog(scenes, caplog):
+    """An episode that ends on a command and is followed by a reset is not a stalled stream."""
+    scene = scenes["widowx250_cube_bowl"]
+    rng = np.random.default_rng(1)
+    scene.randomize(rng)
+    for _ in range(2):
+        scene.step(np.array([0, 0.2, 0, 0, 0, 0, 1], dtype=np.float32))
+        scene.step()  # one idle period, then the reset: together longer than the watchdog timeout
+        with caplog.at_level("INFO", logger="hardware.arm"):
+            scene.randomize(rng)
+        assert not scene.arm.guard.watchdog_tripped
+    assert "watchdog expired" not in caplog.text
+
+
 def run_expert(scene, task_id: str, seed: int, noise: float = 0.1) -> tuple[bool, int]:
     rng = np.random.default_rng(seed)
     scene.randomize(rng, task_id=task_id)
