@@ -128,6 +128,7 @@ class LearnerConfig:
     calql: CalQLConfig = field(default_factory=CalQLConfig)  # Cal-QL loss settings
     batch_size: int = 256  # transitions per update (per process in data-parallel training)
     bc_lr: float = 3e-4  # learning rate of the BC learner
+    bc_loss: Literal["mse", "nll"] = "mse"  # BC objective of the mean: squared error of tanh(mean) (std still fit by likelihood), or full likelihood
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
     amp: Literal["auto", "bf16", "off"] = "auto"  # mixed precision: auto = bf16 autocast on CUDA, off on CPU
     compile: Literal["auto", "on", "off"] = "auto"  # torch.compile the networks: auto = on for CUDA, off on CPU (slow to compile)
@@ -142,6 +143,8 @@ class LearnerConfig:
             self.calql = CalQLConfig(**self.calql)
         _positive("batch_size", self.batch_size)
         _positive("bc_lr", self.bc_lr)
+        if self.bc_loss not in ("mse", "nll"):
+            raise ValueError(f"bc_loss must be 'mse' or 'nll', got {self.bc_loss!r}")
         if self.amp not in ("auto", "bf16", "off"):
             raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
         if self.compile not in ("auto", "on", "off"):

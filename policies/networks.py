@@ -195,9 +195,18 @@ class TanhGaussianActor(nn.Module):
         self.action_dim = action_dim
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean (B, A), log_std (B, A)) of the pre-tanh Gaussian."""
-        mean, log_std = self.net(features).float().chunk(2, dim=-1)
+    def forward(self, features: torch.Tensor, std_on_detached: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean (B, A), log_std (B, A)) of the pre-tanh Gaussian.
+
+        ``std_on_detached``: log_std comes from the last layer applied to the DETACHED hidden
+        features, so a loss on log_std trains only that layer and never the shared trunk/encoder.
+        """
+        if std_on_detached:
+            hidden = self.net[:-1](features)
+            mean = self.net[-1](hidden).float().chunk(2, dim=-1)[0]
+            log_std = self.net[-1](hidden.detach()).float().chunk(2, dim=-1)[1]
+        else:
+            mean, log_std = self.net(features).float().chunk(2, dim=-1)
         # Smooth squashing of log_std into [min, max] (SAC-style, keeps gradients everywhere).
         log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (torch.tanh(log_std) + 1)
         return mean, log_std
@@ -315,5 +324,5 @@ class GaussianPolicy(nn.Module):
         self.encoder = encoder if encoder is not None else ObservationEncoder(cfg, task_embeddings)
         self.actor = TanhGaussianActor(self.encoder.output_dim, cfg.action_dim, cfg.hidden_dims, cfg.log_std_min, cfg.log_std_max)
 
-    def forward(self, pixels, state, task) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.actor(self.encoder(pixels, state, task))
+    def forward(self, pixels, state, task, std_on_detached: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.actor(self.encoder(pixels, state, task), std_on_detached)
