@@ -7,7 +7,8 @@ One update (DrQ-v2-style single encoder, trained by the critic loss only):
   CQL_i     = T logsumexp_K([Q_i(f, a_rand) - log U, max(Q_i(f, a_pi), G) - log pi,
                              max(Q_i(f, a'_pi), G) - log pi']/T) - Q_i(f, a)      [losses.conservative_penalty,
                                                                                   losses.calibration_lower_bound]
-  actor     alpha log pi(a~|f) - min_i Q_i(f, a~) + bc_weight * (-log pi(a_data|f))  on f.detach()
+  actor     alpha log pi(a~|f) - min_i Q_i(f, a~) + bc_weight * BC(f, a_data)  on f.detach()
+            (BC: |tanh(mu) - a_data|^2 summed over action dims, or -log pi(a_data|f); config.bc_loss)
   alpha     -log_alpha (log pi + target_entropy)
 Offline pre-training and online fine-tuning use the same update; the mix of offline and online
 data comes from ``MixedReplay`` (ratio 0.5 by default, ``CalQLLearner.online_replay``).
@@ -138,9 +139,13 @@ class CalQLLearner(Learner):
                 q_a = self.q_net.critic(feats_d, a.unsqueeze(1)).squeeze(-1).min(dim=0).values
                 actor_loss = (alpha * logp - q_a).mean()
                 if c.bc_weight > 0:
-                    bc_nll = -TanhGaussianActor.log_prob_from(mean, log_std, tb.action).mean()
-                    actor_loss = actor_loss + c.bc_weight * bc_nll
-                    stats["losses/bc_nll"] = bc_nll.detach()
+                    # Same objective as the BC learner (config.bc_loss): squared error of the mode by default.
+                    if self.config.bc_loss == "mse":
+                        bc_term = ((torch.tanh(mean) - tb.action) ** 2).sum(-1).mean()
+                    else:
+                        bc_term = -TanhGaussianActor.log_prob_from(mean, log_std, tb.action).mean()
+                    actor_loss = actor_loss + c.bc_weight * bc_term
+                    stats[f"losses/bc_{self.config.bc_loss}"] = bc_term.detach()
         finally:
             self.q_net.critic.requires_grad_(True)
         opt = self.optimizers["actor"]

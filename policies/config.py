@@ -100,7 +100,7 @@ class CalQLConfig:
     cql_n_actions: int = 10  # random / policy actions per state in the conservative term
     cql_temperature: float = 1.0  # temperature of the logsumexp in the conservative term
     calibrate: bool = True  # Cal-QL: clamp policy-action Q-values from below by the MC return (False = plain CQL)
-    bc_weight: float = 0.0  # optional BC regulariser on the actor (weight of -log pi(a_data|s))
+    bc_weight: float = 0.0  # optional BC regulariser on the actor (weight of the BC objective chosen by bc_loss)
     backup_entropy: bool = False  # subtract alpha*log pi in the TD target (Cal-QL default: off)
     augment_pad: int = 4  # DrQ random-shift augmentation in pixels (0 = off)
     grad_clip: float = 0.0  # clip gradient norm of each optimiser step (0 = off)
@@ -128,7 +128,7 @@ class LearnerConfig:
     calql: CalQLConfig = field(default_factory=CalQLConfig)  # Cal-QL loss settings
     batch_size: int = 256  # transitions per update (per process in data-parallel training)
     bc_lr: float = 3e-4  # learning rate of the BC learner
-    bc_loss: Literal["mse", "nll"] = "mse"  # BC objective of the mean: squared error of tanh(mean) (std still fit by likelihood), or full likelihood
+    bc_loss: Literal["mse", "nll"] = "mse"  # BC objective (BC learner and Cal-QL's bc_weight term): squared error of tanh(mean), or full likelihood
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
     amp: Literal["auto", "bf16", "off"] = "auto"  # mixed precision: auto = bf16 autocast on CUDA, off on CPU
     compile: Literal["auto", "on", "off"] = "auto"  # torch.compile the networks: auto = on for CUDA, off on CPU (slow to compile)

@@ -49,7 +49,7 @@ def pretrain(store, checkpoint_dir: str | pathlib.Path, spec: PolicySpec, update
         done += k
         bar.update(k)
         bar.set_postfix({key.split("/")[-1]: f"{v:.3g}" for key, v in stats.items()
-                         if key in ("losses/critic", "losses/actor", "losses/bc", "time/updates_per_s")})
+                         if key in ("losses/critic", "losses/actor", "bc/mode_mse", "time/updates_per_s")})
         if evaluate is not None and (eval_every > 0 or done == updates):
             result = evaluate(CheckpointPolicy(learner.agent(), spec.task_ids))
             evals.append({"updates": done, **result})

@@ -42,11 +42,13 @@ def test_image_update_runs_and_changes_every_network():
     learner.config.calql.bc_weight = 0.1  # exercise the optional BC regulariser too
     before = {n: [p.clone() for p in m.parameters()] for n, m in learner.modules.items()}
     stats = Trainer(learner, buf).run(3)
-    for key in ("losses/td", "losses/cql", "losses/actor", "losses/bc_nll", "q/data", "calql/clamped_frac", "time/updates_per_s"):
+    for key in ("losses/td", "losses/cql", "losses/actor", "losses/bc_mse", "q/data", "calql/clamped_frac", "time/updates_per_s"):
         assert np.isfinite(stats[key]), key
+    learner.config.bc_loss = "nll"  # the likelihood form of the regulariser
+    assert np.isfinite(Trainer(learner, buf).run(1)["losses/bc_nll"])
     for name, module in learner.modules.items():
         assert any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters())), f"{name} did not change"
-    assert learner.step == 3 and learner.samples_seen == 24
+    assert learner.step == 4 and learner.samples_seen == 32
     with pytest.raises(ValueError, match="16x16"):
         learner.update({**buf.sample(4, rng), "image": np.zeros((4, 8, 8, 3), np.uint8), "next_image": np.zeros((4, 8, 8, 3), np.uint8)})
 
