@@ -122,6 +122,14 @@ class CalQLLearner(Learner):
             td_loss = ((q_data - y.unsqueeze(0)) ** 2).mean(dim=-1)  # (E,) MSE, as in the CQL/Cal-QL reference code
             cql = conservative_penalty(q_data, q_ood, c.cql_temperature)  # (E,)
             critic_loss = (td_loss + c.cql_alpha * cql).sum()
+            if c.bc_weight > 0 and c.bc_trains_encoder:
+                # Sparse-reward TD is slow to teach the encoder where things are; the BC error of the
+                # actor on these (non-detached) features is a dense signal for it. Only the encoder
+                # keeps these gradients: the actor's optimiser clears its own before its step.
+                aux_mean, aux_log_std = self.actor(feats.float())
+                aux_bc = self._bc_term(aux_mean, aux_log_std, tb.action)
+                critic_loss = critic_loss + c.bc_weight * aux_bc
+                stats["losses/bc_encoder"] = aux_bc.detach()
 
         opt = self.optimizers["critic"]
         opt.zero_grad(set_to_none=True)
@@ -139,11 +147,7 @@ class CalQLLearner(Learner):
                 q_a = self.q_net.critic(feats_d, a.unsqueeze(1)).squeeze(-1).min(dim=0).values
                 actor_loss = (alpha * logp - q_a).mean()
                 if c.bc_weight > 0:
-                    # Same objective as the BC learner (config.bc_loss): squared error of the mode by default.
-                    if self.config.bc_loss == "mse":
-                        bc_term = ((torch.tanh(mean) - tb.action) ** 2).sum(-1).mean()
-                    else:
-                        bc_term = -TanhGaussianActor.log_prob_from(mean, log_std, tb.action).mean()
+                    bc_term = self._bc_term(mean, log_std, tb.action)
                     actor_loss = actor_loss + c.bc_weight * bc_term
                     stats[f"losses/bc_{self.config.bc_loss}"] = bc_term.detach()
         finally:
@@ -181,6 +185,12 @@ class CalQLLearner(Learner):
             "policy/entropy": -logp.mean().detach(),
         })
         return stats
+
+    def _bc_term(self, mean: torch.Tensor, log_std: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The BC objective of ``config.bc_loss`` for (B, A) actor outputs and dataset actions."""
+        if self.config.bc_loss == "mse":  # as the BC learner: squared error of the mode
+            return ((torch.tanh(mean) - action) ** 2).sum(-1).mean()
+        return -TanhGaussianActor.log_prob_from(mean, log_std, action).mean()
 
     def agent(self) -> Agent:
         """An Agent sharing this learner's encoder and actor (live weights, eval mode copy not made)."""

@@ -101,6 +101,7 @@ class CalQLConfig:
     cql_temperature: float = 1.0  # temperature of the logsumexp in the conservative term
     calibrate: bool = True  # Cal-QL: clamp policy-action Q-values from below by the MC return (False = plain CQL)
     bc_weight: float = 0.0  # optional BC regulariser on the actor (weight of the BC objective chosen by bc_loss)
+    bc_trains_encoder: bool = False  # bc_weight > 0: the BC term also trains the shared encoder (else only the critic does)
     backup_entropy: bool = False  # subtract alpha*log pi in the TD target (Cal-QL default: off)
     augment_pad: int = 4  # DrQ random-shift augmentation in pixels (0 = off)
     grad_clip: float = 0.0  # clip gradient norm of each optimiser step (0 = off)

@@ -158,3 +158,27 @@ def test_offline_calql_and_bc_learn_point_mass_reach(pointmass_data, artifacts_d
     assert calql_success >= max(0.35, 2.5 * chance), report
     assert bc_success > chance + 0.05, report
     assert parl_success >= binned_bc_success + 0.15 and parl_success >= 2.5 * chance, report
+
+
+def test_bc_trains_encoder_touches_only_the_encoder():
+    """With calql.bc_trains_encoder the BC error reaches the shared encoder and nothing else: after
+    one identical update, encoders differ while critic heads and actors are bit-identical."""
+    rng = np.random.default_rng(0)
+    buf = ReplayBuffer(capacity=500)
+    for i in range(4):
+        buf.add_episode(image_episode(rng, success=i % 2 == 0, task=i % 2))
+    batch = buf.sample(8, np.random.default_rng(1))
+    learners = {}
+    for flag in (False, True):
+        torch.manual_seed(0)
+        cfg = image_config()
+        cfg.calql.bc_weight, cfg.calql.bc_trains_encoder = 1.0, flag
+        learners[flag] = CalQLLearner(cfg)
+        stats = learners[flag].update(batch)
+    assert np.isfinite(stats["losses/bc_encoder"])
+    off, on = learners[False], learners[True]
+    enc_same = [torch.equal(a, b) for a, b in zip(off.q_net.encoder.parameters(), on.q_net.encoder.parameters())]
+    assert not all(enc_same)
+    for name in ("critic",):
+        assert all(torch.equal(a, b) for a, b in zip(getattr(off.q_net, name).parameters(), getattr(on.q_net, name).parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(off.actor.parameters(), on.actor.parameters()))
