@@ -27,6 +27,7 @@ class PolicySpec:
     encoder_pooling: str = ""  # conv map -> vector: flatten or spatial_softmax ('' = the preset's)
     cql_alpha: float = -1.0  # weight of the conservative term (< 0 = the preset's)
     bc_weight: float = -1.0  # BC regulariser on the Cal-QL actor (< 0 = the preset's)
+    bc_trains_encoder: bool = False  # with bc_weight > 0: the BC term also trains the shared image encoder
     device: str = "auto"  # torch device: auto, cpu, cuda, cuda:1
     seed: int = 0  # seed of initialisation and sampling
 
@@ -59,6 +60,8 @@ def learner_config(spec: PolicySpec, state_dim: int):
         overrides["calql.cql_alpha"] = spec.cql_alpha
     if spec.bc_weight >= 0:
         overrides["calql.bc_weight"] = spec.bc_weight
+    if spec.bc_trains_encoder:
+        overrides["calql.bc_trains_encoder"] = True
     if spec.device != "auto":
         overrides["device"] = spec.device
     return LearnerConfig.preset(spec.preset, **overrides)

@@ -62,3 +62,15 @@ def test_service_resumes_respects_utd_and_publishes_versions(prior_store, spec, 
     assert m["data/steps_online"] == 12 and m["data/online"] == 11 and m["data/intervention"] == 3
     assert m["policy_version"] == service.version
     assert CheckpointWatcher(ckpt, spec.task_ids).load_latest().version == service.version
+
+
+def test_policy_spec_overrides_reach_the_learner_config():
+    from robot_stack.learner.builder import learner_config
+
+    plain = learner_config(PolicySpec(), state_dim=14)
+    assert plain.network.encoder.pooling == "flatten" and not plain.calql.bc_trains_encoder
+    cfg = learner_config(PolicySpec(encoder_pooling="spatial_softmax", bc_weight=0.5, bc_trains_encoder=True), state_dim=14)
+    assert cfg.network.encoder.pooling == "spatial_softmax" and cfg.network.state_dim == 14
+    assert cfg.calql.bc_weight == 0.5 and cfg.calql.bc_trains_encoder
+    with pytest.raises(ValueError, match="pooling"):
+        learner_config(PolicySpec(encoder_pooling="avg"), state_dim=14)
