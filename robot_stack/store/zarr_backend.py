@@ -225,8 +225,13 @@ class ZarrBackend:
                 await arr.resize((end, *arr.shape[1:]))
             await arr.setitem(slice(start, end), values)
 
+        # Open (or fetch cached) handles BEFORE entering the loop: opening an uncached array is a
+        # blocking zarr call, which raises SyncError from inside zarr's running loop (a recovering
+        # writer hit this on arrays it had not touched yet).
+        handles = [(self.array(p).async_array, start, v) for p, start, v in writes]
+
         async def all_columns() -> None:
-            await asyncio.gather(*(one(self.array(p).async_array, start, v) for p, start, v in writes))
+            await asyncio.gather(*(one(arr, start, v) for arr, start, v in handles))
 
         sync(all_columns())
 

@@ -348,3 +348,19 @@ def test_half_created_robot_group_is_invisible_then_created_again(store):
     eid = write_episode(w, synthetic_episode(4, CAMS, S)).commit()
     assert store.read_episode(eid).data["state"].shape == (4, S)
     w.close()
+
+
+def test_write_columns_opens_uncached_arrays_outside_zarrs_loop(tmp_path):
+    """A fresh backend (e.g. a writer recovering after a crash) writes arrays it never opened."""
+    from robot_stack.store.zarr_backend import ZarrBackend
+
+    first = ZarrBackend(tmp_path / "b.zarr")
+    first.create_group("r")
+    for name in ("a", "b"):
+        first.create_time_array(f"r/{name}", (3,), "float32", chunk_frames=4, zstd_level=1)
+    fresh = ZarrBackend(tmp_path / "b.zarr")
+    rows = np.arange(15, dtype=np.float32).reshape(5, 3)
+    fresh.write_columns([("r/a", 0, rows), ("r/b", 2, rows)])
+    again = ZarrBackend(tmp_path / "b.zarr")
+    assert np.array_equal(again.read_frames("r/a", 0, 5), rows) and np.array_equal(again.read_frames("r/b", 2, 7), rows)
+    assert again.length("r/b") == 7
