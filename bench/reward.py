@@ -11,7 +11,7 @@ frames of a successful rollout are positives for its task, earlier frames and cu
 negatives. Frames are also labelled for the OTHER task, and placements for both tasks, from the
 simulator's ground truth (standing in for scripted/human labels a lab would have).
 
-    python bench/reward.py            # full run: 960 rollouts, 80 px, 150 held out (~10 min on 2 idle CPU cores)
+    python bench/reward.py            # full run: 960 rollouts, 80 px, 150 held out (~20 min on 2 CPU cores)
     python bench/reward.py --quick    # smoke run (~10-30 s)
 
 Last stdout line: one JSON object (accuracy, precision, recall, fpr, fnr, frames_per_s, model, ...).
