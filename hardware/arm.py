@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from hardware.safety import ACTION_DIM, SafetyDecision, SafetyGuard, SafetyLimits
+from hardware.validation import require_positive_finite
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +101,7 @@ class ArmConfig:
     watchdog_thread: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("max_translation_m", "max_rotation_rad", "control_hz"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{type(self).__name__}.{name} must be a positive finite number, got {value!r}")
+        require_positive_finite(self, "max_translation_m", "max_rotation_rad", "control_hz")
         if isinstance(self.safety, Mapping):
             self.safety = SafetyLimits(**self.safety)
         if not isinstance(self.safety, SafetyLimits):

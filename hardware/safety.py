@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hardware import geometry
+from hardware.validation import require_positive_finite
 
 ACTION_DIM = 7
 
@@ -55,10 +56,7 @@ class SafetyLimits:
             raise ValueError(
                 f"SafetyLimits.workspace_min {self.workspace_min} must be below workspace_max {self.workspace_max} on every axis"
             )
-        for name in ("max_step_translation_m", "max_step_rotation_rad", "watchdog_timeout_s"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"SafetyLimits.{name} must be a positive finite number, got {value!r}")
+        require_positive_finite(self, "max_step_translation_m", "max_step_rotation_rad", "watchdog_timeout_s")
 
 
 @dataclass

@@ -10,7 +10,6 @@ Usage::
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ import numpy as np
 from hardware.arm import Arm, ArmConfig, ArmObservation, register_arm
 from hardware.franka.client import HOME_JOINTS, FrankyClient
 from hardware.safety import SafetyLimits
+from hardware.validation import require_positive_finite
 
 
 def _franka_limits() -> SafetyLimits:
@@ -53,10 +53,7 @@ class FrankaConfig(ArmConfig):
             raise ValueError(f"FrankaConfig.hostname must be a host name or IP, got {self.hostname!r}")
         if not (0.0 < self.dynamics_factor <= 1.0):
             raise ValueError(f"FrankaConfig.dynamics_factor must be in (0, 1], got {self.dynamics_factor!r}")
-        for name in ("gripper_speed_mps", "gripper_force_n", "motion_timeout_s", "connect_timeout_s"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"FrankaConfig.{name} must be a positive finite number, got {value!r}")
+        require_positive_finite(self, "gripper_speed_mps", "gripper_force_n", "motion_timeout_s", "connect_timeout_s")
 
 
 @register_arm("franka")

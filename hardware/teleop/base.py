@@ -15,7 +15,6 @@ thread and keep the latest state; ``read()`` never blocks::
 from __future__ import annotations
 
 import abc
-import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hardware.arm import apply_overrides, import_registry_modules
+from hardware.validation import require_positive_finite
 
 __all__ = [
     "TELEOP_REGISTRY",
@@ -69,10 +69,7 @@ class TeleopConfig:
     def __post_init__(self) -> None:
         if not (0.0 <= self.deadzone < 1.0):
             raise ValueError(f"{type(self).__name__}.deadzone must be in [0, 1), got {self.deadzone!r}")
-        for name in ("translation_gain", "rotation_gain", "stale_timeout_s"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{type(self).__name__}.{name} must be a positive finite number, got {value!r}")
+        require_positive_finite(self, "translation_gain", "rotation_gain", "stale_timeout_s")
         if not (-1.0 <= self.initial_gripper <= 1.0):
             raise ValueError(f"{type(self).__name__}.initial_gripper must be in [-1, 1], got {self.initial_gripper!r}")
 

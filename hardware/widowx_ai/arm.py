@@ -10,7 +10,6 @@ Usage::
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from hardware.arm import Arm, ArmConfig, ArmObservation, register_arm
 from hardware.safety import SafetyLimits
+from hardware.validation import require_positive_finite
 from hardware.widowx_ai.client import TrossenClient
 
 # Elbow up, gripper pitched down in front of the base (EE ~[0.35, 0, 0.21] m).
@@ -55,10 +55,7 @@ class WidowXAIConfig(ArmConfig):
             raise ValueError(f"WidowXAIConfig.host must be an IP address, got {self.host!r}")
         if not (0.0 < self.goal_time_fraction <= 1.0):
             raise ValueError(f"WidowXAIConfig.goal_time_fraction must be in (0, 1], got {self.goal_time_fraction!r}")
-        for name in ("connect_timeout_s", "move_time_s", "motion_timeout_s"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"WidowXAIConfig.{name} must be a positive finite number, got {value!r}")
+        require_positive_finite(self, "connect_timeout_s", "move_time_s", "motion_timeout_s")
 
 
 @register_arm("widowx_ai")
