@@ -184,6 +184,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=pathlib.Path, default=None, help="keep the trained classifier and reliability PNG here")
     ap.add_argument("--reverse-labels", choices=("sim", "rule"), default="sim",
                     help="labels of the reverse task on rollout frames: simulator ground truth, or the reset-free rule only")
+    ap.add_argument("--margin-frames", type=int, default=0,
+                    help="frames before a success's last 3 left unlabelled (0: scripted rollouts know the success onset, "
+                         "so the frames just before it are labelled negatives; these are where false positives came from)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     if args.quick:
@@ -199,7 +202,7 @@ def main(argv=None) -> int:
     gen_s = time.perf_counter() - t0
     log(f"generated {sum(len(f) for f, _, _ in tr_eps) + len(tr_pf)} train / {sum(len(f) for f, _, _ in ev_eps) + len(ev_pf)} eval frames in {gen_s:.0f}s")
 
-    rule = LabelRule(positive_frames=3, margin_frames=2)
+    rule = LabelRule(positive_frames=3, margin_frames=args.margin_frames)
     data = training_set(tasks, tr_eps, tr_pf, tr_pg, rule, args.reverse_labels)
     # calibration slice: the placements and rollouts of the last 20% of training episodes
     n_ep = len(tr_eps)
@@ -250,7 +253,7 @@ def main(argv=None) -> int:
         "model": clf.model_name, "scene": SCENE, "render_size": args.render_size,
         "n_train": len(fit_set), "n_calibration": len(cal_set), "n_eval": report.n, "n_eval_pos": report.n_pos,
         "temperature": round(clf.temperature, 4), "thresholds": {k: round(v, 4) for k, v in clf.thresholds.items()},
-        "per_task": per_task, "generate_s": round(gen_s, 1), "train_s": round(train_s, 1),
+        "margin_frames": args.margin_frames, "per_task": per_task, "generate_s": round(gen_s, 1), "train_s": round(train_s, 1),
         "calibration_attainable": {k: v.get("attainable") for k, v in calib["tasks"].items()},
         "artifact": str(path), "reliability_png": str(out / "reliability.png"), "quick": bool(args.quick),
     }

@@ -36,7 +36,12 @@ def main() -> int:
     p.add_argument("--run-dir", default="", help="run directory (default: a temporary one)")
     p.add_argument("--online-steps", type=int, default=3000, help="robot steps to record online")
     p.add_argument("--pretrain-updates", type=int, default=1000, help="offline updates (Cal-QL and BC)")
-    p.add_argument("--eval-episodes", type=int, default=10, help="ground-truth rollouts per evaluation")
+    p.add_argument("--bc-init-updates", type=int, default=10000,
+                   help="BC updates before Cal-QL; Cal-QL starts from that policy with its image encoder fixed "
+                        "(0 = Cal-QL from scratch; the BC baseline then trains --pretrain-updates)")
+    p.add_argument("--bc-weight", type=float, default=10.0, help="BC regulariser of the Cal-QL actor")
+    p.add_argument("--demos-per-task", type=int, default=100, help="scripted demos per task in the prior data")
+    p.add_argument("--eval-episodes", type=int, default=20, help="ground-truth rollouts per evaluation")
     p.add_argument("--preset", default="cpu", choices=["cpu", "gpu"], help="learner size preset")
     p.add_argument("--device", default="auto", help="torch device of the learner")
     p.add_argument("--timeout-s", type=float, default=3 * 3600, help="stop the online phase after this long")
@@ -55,13 +60,17 @@ def main() -> int:
 
     if args.quick:
         args.online_steps, args.pretrain_updates, args.eval_episodes = 40, 5, 2
+        args.bc_init_updates = min(args.bc_init_updates, 5)
     run_dir = pathlib.Path(args.run_dir or tempfile.mkdtemp(prefix="bench-session-"))
     image = 32 if args.quick else (64 if args.preset == "cpu" else 128)
-    prior = PriorDataConfig(demos_per_task=2, failures_per_task=1) if args.quick else PriorDataConfig()
+    prior = (PriorDataConfig(demos_per_task=2, failures_per_task=1) if args.quick
+             else PriorDataConfig(demos_per_task=args.demos_per_task, failures_per_task=max(1, args.demos_per_task // 3)))
     cfg = SessionConfig(
         run_dir=str(run_dir), image_size=image, prior=prior, pretrain_updates=args.pretrain_updates,
         reward=RewardSetup(epochs=2 if args.quick else 15), dashboard=DashboardConfig(port=0),
-        policy=PolicySpec(preset=args.preset, device=args.device, batch_size=16 if args.quick else 0),
+        policy=PolicySpec(preset=args.preset, device=args.device, batch_size=16 if args.quick else 0,
+                          bc_weight=args.bc_weight, freeze_image_encoder=args.bc_init_updates > 0),
+        bc_init_updates=args.bc_init_updates,
         episode=ActorConfig(horizon=15 if args.quick else 60), publish_every=20 if args.quick else 200,
     )
     session = Session(cfg, log=log)
@@ -78,7 +87,8 @@ def main() -> int:
     forward_pre = success(pretrained, fwd)
     log(f"pre-trained policy v{pretrained.version}: forward success {forward_pre:.2f}")
 
-    bc_dir = run_dir / "bc_baseline"
+    # The baseline is BC on the same prior data: the policy Cal-QL started from when there is one.
+    bc_dir = session.paths.bc_policy if args.bc_init_updates else run_dir / "bc_baseline"
     if not (bc_dir / "latest").exists():
         store = EpisodeStore.open(session.paths.store, read_only=True)
         pretrain(store, bc_dir, dataclasses.replace(session.policy, kind="bc"), args.pretrain_updates)
@@ -124,6 +134,10 @@ def main() -> int:
         "prepare_s": round(prepare_s, 1),
         "online_s": round(online_s, 1),
         "eval_episodes": args.eval_episodes,
+        "bc_updates": args.bc_init_updates or args.pretrain_updates,
+        "calql_pretrain_updates": args.pretrain_updates,
+        "bc_weight": args.bc_weight,
+        "demos_per_task": prior.demos_per_task,
         "preset": args.preset,
         "device": args.device,
         "quick": args.quick,

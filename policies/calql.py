@@ -60,6 +60,10 @@ class CalQLLearner(Learner):
         self.q_net = QNetwork(net, task_embeddings).to(self.device)
         if config.channels_last:
             self.q_net = self.q_net.to(memory_format=torch.channels_last)
+        if c.freeze_image_encoder and self.q_net.encoder.image is not None:
+            # A BC-trained encoder already locates the objects; sparse TD on CPU budgets would
+            # mostly move it away from that. Frozen, it also skips the costliest backward pass.
+            self.q_net.encoder.image.requires_grad_(False)
         self.target_critic = copy.deepcopy(self.q_net.critic).requires_grad_(False)
         self.actor = TanhGaussianActor(self.q_net.encoder.output_dim, net.action_dim, net.hidden_dims, net.log_std_min, net.log_std_max).to(self.device)
         self.temperature = Temperature(c.init_alpha).to(self.device)
@@ -70,7 +74,7 @@ class CalQLLearner(Learner):
         self.q_train = self._wrap(self.q_net)
         self.actor_train = self._wrap(self.actor)
         self.optimizers = {
-            "critic": make_adam(self.q_net.parameters(), c.critic_lr),
+            "critic": make_adam((p for p in self.q_net.parameters() if p.requires_grad), c.critic_lr),
             "actor": make_adam(self.actor.parameters(), c.actor_lr),
             "temperature": make_adam(self.temperature.parameters(), c.alpha_lr),
         }

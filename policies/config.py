@@ -102,6 +102,7 @@ class CalQLConfig:
     calibrate: bool = True  # Cal-QL: clamp policy-action Q-values from below by the MC return (False = plain CQL)
     bc_weight: float = 0.0  # optional BC regulariser on the actor (weight of the BC objective chosen by bc_loss)
     bc_trains_encoder: bool = False  # bc_weight > 0: the BC term also trains the shared encoder (else only the critic does)
+    freeze_image_encoder: bool = False  # keep the image encoder (conv + projection) fixed: with policy.init_from a BC policy, the critic learns on its features
     backup_entropy: bool = False  # subtract alpha*log pi in the TD target (Cal-QL default: off)
     augment_pad: int = 4  # DrQ random-shift augmentation in pixels (0 = off)
     grad_clip: float = 0.0  # clip gradient norm of each optimiser step (0 = off)
@@ -119,6 +120,8 @@ class CalQLConfig:
             raise ValueError(f"calql.cql_n_actions must be >= 1, got {self.cql_n_actions!r}")
         if self.bc_weight < 0 or self.augment_pad < 0 or self.grad_clip < 0:
             raise ValueError("calql.bc_weight, calql.augment_pad and calql.grad_clip must be >= 0")
+        if self.freeze_image_encoder and self.bc_trains_encoder:
+            raise ValueError("calql.bc_trains_encoder has nothing to train when calql.freeze_image_encoder is set")
 
 
 @dataclass

@@ -28,6 +28,8 @@ class PolicySpec:
     cql_alpha: float = -1.0  # weight of the conservative term (< 0 = the preset's)
     bc_weight: float = -1.0  # BC regulariser on the Cal-QL actor (< 0 = the preset's)
     bc_trains_encoder: bool = False  # with bc_weight > 0: the BC term also trains the shared image encoder
+    freeze_image_encoder: bool = False  # Cal-QL: keep the image encoder fixed (with init_from a BC policy)
+    init_from: str = ""  # checkpoint (dir or root) whose encoder + actor start this learner, e.g. a BC policy ('' = random init)
     device: str = "auto"  # torch device: auto, cpu, cuda, cuda:1
     seed: int = 0  # seed of initialisation and sampling
 
@@ -62,6 +64,8 @@ def learner_config(spec: PolicySpec, state_dim: int):
         overrides["calql.bc_weight"] = spec.bc_weight
     if spec.bc_trains_encoder:
         overrides["calql.bc_trains_encoder"] = True
+    if spec.freeze_image_encoder:
+        overrides["calql.freeze_image_encoder"] = True
     if spec.device != "auto":
         overrides["device"] = spec.device
     return LearnerConfig.preset(spec.preset, **overrides)

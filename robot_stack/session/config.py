@@ -47,6 +47,7 @@ class SessionConfig:
     backward_instruction: str = ""  # real robots: its instruction
     pretrained: str = ""  # pretrained policy checkpoint dir; '' = pre-train from prior data (sim)
     pretrain_updates: int = 500  # offline Cal-QL updates before fine-tuning (sim; ~2 min on 2 CPU cores)
+    bc_init_updates: int = 0  # Cal-QL: first train BC this many updates and start Cal-QL's encoder + actor from it (0 = off)
     utd_ratio: float = 1.0  # online learner updates per recorded robot step
     publish_every: int = 150  # learner updates between new policy versions
     max_episodes: int = 0  # stop after this many committed episodes (0 = run until Ctrl-C)
@@ -71,7 +72,7 @@ class SessionConfig:
             json_object(name, getattr(self, name))
         if not self.cameras:
             raise ValueError("cameras must name at least one camera")
-        if self.max_episodes < 0 or self.duration_s < 0 or self.pretrain_updates < 0:
-            raise ValueError("max_episodes, duration_s and pretrain_updates must be >= 0")
+        if self.max_episodes < 0 or self.duration_s < 0 or self.pretrain_updates < 0 or self.bc_init_updates < 0:
+            raise ValueError("max_episodes, duration_s, pretrain_updates and bc_init_updates must be >= 0")
         if not 8 <= self.image_size <= 512:
             raise ValueError(f"image_size must be in [8, 512], got {self.image_size}")

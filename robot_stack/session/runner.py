@@ -5,6 +5,7 @@ Run directory layout (everything a session needs to be resumed or inspected)::
     <run_dir>/session.json        the SessionConfig it was started with (``--resume`` reads it)
     <run_dir>/episodes.zarr       the episode store (prior data + the robot's episodes)
     <run_dir>/checkpoints/        policy versions (pre-trained v1, then the learner's)
+    <run_dir>/bc_policy/          the BC policy Cal-QL starts from (``bc_init_updates`` > 0)
     <run_dir>/classifier/         success-classifier versions
     <run_dir>/scheduler.json      the reset-free scheduler's state (written by the actor)
     <run_dir>/events.jsonl        faults and session events, one JSON object per line
@@ -39,6 +40,7 @@ class SessionPaths:
         self.config = self.root / "session.json"
         self.store = self.root / "episodes.zarr"
         self.checkpoints = self.root / "checkpoints"
+        self.bc_policy = self.root / "bc_policy"
         self.classifier = self.root / "classifier"
         self.scheduler = self.root / "scheduler.json"
         self.events = self.root / "events.jsonl"
@@ -72,6 +74,8 @@ class Session:
         self.policy = dataclasses.replace(cfg.policy, task_ids=(self.forward.id, self.backward.id, *other),
                                           cameras=tuple(cfg.cameras), image_size=cfg.image_size,
                                           seed=cfg.seed)
+        if cfg.bc_init_updates and self.policy.kind == "calql" and not cfg.pretrained:
+            self.policy = dataclasses.replace(self.policy, init_from=str(self.paths.bc_policy))
         self.token = cfg.dashboard.token or secrets.token_urlsafe(18)
         self.port = cfg.dashboard.port or free_port(cfg.dashboard.host)
         self.launcher = None
@@ -125,6 +129,10 @@ class Session:
         if c.pretrained:
             self._link_pretrained()
         else:
+            if self.policy.init_from == str(self.paths.bc_policy):
+                bc = self.bc_spec()
+                stages.append(Stage("pretrain_bc", {"policy": dataclasses.asdict(bc), "updates": c.bc_init_updates},
+                                    self._pretrain_bc, "pre-train the BC policy Cal-QL starts from"))
             stages.append(Stage("pretrain", {"policy": dataclasses.asdict(self.policy), "updates": c.pretrain_updates},
                                 self._pretrain, f"pre-train {self.policy.kind} offline"))
         return run_stages(self.paths.root, stages, self.log)
@@ -164,6 +172,17 @@ class Session:
         summary = pretrain(self._store(), self.paths.checkpoints, self.policy, updates)
         return {"outputs": [str(pathlib.Path(summary["checkpoint"]).relative_to(run_dir))], **summary,
                 "summary_line": f"policy v{summary['version']} after {summary['updates']} updates"}
+
+    def bc_spec(self):
+        """The BC learner on the same inputs as the session's policy (no init, no Cal-QL-only options)."""
+        return dataclasses.replace(self.policy, kind="bc", init_from="", freeze_image_encoder=False, bc_trains_encoder=False)
+
+    def _pretrain_bc(self, run_dir: pathlib.Path) -> dict:
+        from robot_stack.learner.pretrain import pretrain
+
+        summary = pretrain(self._store(), self.paths.bc_policy, self.bc_spec(), self.cfg.bc_init_updates)
+        return {"outputs": [str(pathlib.Path(summary["checkpoint"]).relative_to(run_dir))], **summary,
+                "summary_line": f"BC policy v{summary['version']} after {summary['updates']} updates"}
 
     def _link_pretrained(self) -> None:
         """A real robot starts from a given checkpoint: copy it in as version 1 unless versions exist."""

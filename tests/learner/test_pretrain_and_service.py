@@ -37,9 +37,47 @@ def test_pretrain_writes_a_loadable_version_with_eval_metrics(prior_store, spec,
     assert action.shape == (7,) and np.all(np.abs(action) <= 1)
 
 
+def test_pretrain_evaluates_on_multiples_of_eval_every_and_at_the_end(prior_store, spec, tmp_path):
+    summary = pretrain(prior_store, tmp_path / "ckpt", spec, 7, eval_every=3,
+                       evaluate=lambda policy: {"success_rate": 0.0}, progress=False)
+    assert [e["updates"] for e in summary["evals"]] == [3, 6, 7] and summary["updates"] == 7
+
+
 def test_pretrain_refuses_a_store_without_the_tasks(prior_store, tmp_path):
     with pytest.raises(ValueError, match="no episode of tasks"):
         pretrain(prior_store, tmp_path / "c", PolicySpec(task_ids=("open_drawer",), image_size=32), 2, progress=False)
+
+
+def test_calql_starts_from_a_bc_policy_and_refuses_one_that_does_not_fit(prior_store, spec, tmp_path):
+    import dataclasses
+
+    import torch
+
+    from policies.checkpoint import CheckpointError, load_agent
+    from robot_stack.learner.builder import build_learner, learner_config, state_dim_of
+    from robot_stack.learner.pretrain import init_policy_from
+
+    pretrain(prior_store, tmp_path / "bc", dataclasses.replace(spec, kind="bc"), 3, progress=False)
+    bc = load_agent(tmp_path / "bc")
+    config = learner_config(spec, state_dim_of(prior_store, spec.task_ids))
+    learner = build_learner(spec, config)
+    before = {k: v.clone() for k, v in learner.q_net.critic.state_dict().items()}
+    assert not torch.equal(learner.actor.net[0].weight, bc.actor.net[0].weight)  # fresh init differs
+    assert init_policy_from(learner, tmp_path / "bc") == 1
+    for mine, theirs in ((learner.q_net.encoder, bc.encoder), (learner.actor, bc.actor)):
+        for (name, a), b in zip(mine.state_dict().items(), theirs.state_dict().values()):
+            assert torch.equal(a, b), name
+    assert all(torch.equal(v, learner.q_net.critic.state_dict()[k]) for k, v in before.items())  # critic untouched
+
+    summary = pretrain(prior_store, tmp_path / "cq", dataclasses.replace(spec, init_from=str(tmp_path / "bc")), 2, progress=False)
+    assert summary["version"] == 1
+
+    wide = dataclasses.replace(spec, image_size=48)
+    with pytest.raises(ValueError, match="does not fit this learner"):
+        init_policy_from(build_learner(wide, learner_config(wide, config.network.state_dim)), tmp_path / "bc")
+    (tmp_path / "bc" / "policy-000001" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError):
+        init_policy_from(learner, tmp_path / "bc")
 
 
 def test_service_resumes_respects_utd_and_publishes_versions(prior_store, spec, tmp_path):

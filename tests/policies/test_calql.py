@@ -182,3 +182,30 @@ def test_bc_trains_encoder_touches_only_the_encoder():
     for name in ("critic",):
         assert all(torch.equal(a, b) for a, b in zip(getattr(off.q_net, name).parameters(), getattr(on.q_net, name).parameters()))
     assert all(torch.equal(a, b) for a, b in zip(off.actor.parameters(), on.actor.parameters()))
+
+
+def test_frozen_image_encoder_stays_fixed_while_the_rest_learns():
+    """calql.freeze_image_encoder (Cal-QL on a BC-trained encoder): updates leave the conv encoder
+    and its projection bit-identical and still train the critic, actor and task embedding."""
+    rng = np.random.default_rng(0)
+    buf = ReplayBuffer(capacity=500)
+    for i in range(4):
+        buf.add_episode(image_episode(rng, success=i % 2 == 0, task=i % 2))
+    cfg = image_config()
+    cfg.calql.freeze_image_encoder = True
+    learner = CalQLLearner(cfg)
+    image0 = [p.detach().clone() for p in learner.q_net.encoder.image.parameters()]
+    critic0 = [p.detach().clone() for p in learner.q_net.critic.parameters()]
+    actor0 = [p.detach().clone() for p in learner.actor.parameters()]
+    task0 = learner.q_net.encoder.task.weight.detach().clone()
+    for k in range(3):
+        learner.update(buf.sample(8, np.random.default_rng(k)))
+    assert all(torch.equal(a, b) for a, b in zip(image0, learner.q_net.encoder.image.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(critic0, learner.q_net.critic.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(actor0, learner.actor.parameters()))
+    assert not torch.equal(task0, learner.q_net.encoder.task.weight)
+    with pytest.raises(ValueError, match="nothing to train"):
+        cfg = image_config()
+        cfg.calql.freeze_image_encoder = True
+        cfg.calql.bc_trains_encoder = True
+        cfg.calql.__post_init__()

@@ -6,6 +6,7 @@ copied run directory; each test runs its own session on its own DDS domain.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import threading
@@ -39,7 +40,8 @@ def prepared(tmp_path_factory):
     from robot_stack.session.scheduler import SchedulerConfig
 
     root = tmp_path_factory.mktemp("prepared") / "run"
-    cfg = SessionConfig(run_dir=str(root), policy=PolicySpec(batch_size=16),
+    # Cal-QL starts from a BC policy with its image encoder kept fixed (the CPU-budget setting).
+    cfg = SessionConfig(run_dir=str(root), policy=PolicySpec(batch_size=16, freeze_image_encoder=True), bc_init_updates=2,
                         episode=ActorConfig(horizon=12, control_hz=10.0),
                         schedule=SchedulerConfig(eval_every=4, switch_after_failures=1), **TINY)
     Session(cfg, log=lambda s: None).prepare()
@@ -95,6 +97,20 @@ def robot_episodes(cfg):
         return store_of(cfg).episodes(robot=cfg.robot_id)
     except EpisodeNotFoundError:  # the robot's group appears with its first recorded step
         return []
+
+
+def test_preparation_starts_calql_from_the_bc_policy(prepared):
+    import torch
+
+    from policies.checkpoint import load_agent
+
+    stage = json.loads((prepared / "stages" / "pretrain_bc.json").read_text())
+    assert stage["updates"] == 2 and stage["version"] == 1
+    bc, calql = load_agent(prepared / "bc_policy"), load_agent(prepared / "checkpoints")
+    # The image encoder is BC's, bit for bit (copied, then frozen); the rest of Cal-QL trained on.
+    for (name, a), b in zip(bc.encoder.image.state_dict().items(), calql.encoder.image.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert not all(torch.equal(a, b) for a, b in zip(bc.actor.parameters(), calql.actor.parameters()))
 
 
 def test_session_runs_learns_records_interventions_and_resumes_after_kill(prepared, tmp_path, dds_env):
