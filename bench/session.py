@@ -103,6 +103,11 @@ def main() -> int:
             return 0
         return sum(e.length for e in eps if not e.eval)
 
+    def count_alerts() -> int:
+        """Alerts the actor raised (each asks for a person) in this run's log."""
+        path = session.paths.logs / "actor.log"
+        return sum('"event": "alert"' in line for line in path.read_text().splitlines()) if path.exists() else 0
+
     steps_before = online_steps()
     session.start(output=open(run_dir / "nodes.log", "a"))
     import threading
@@ -114,12 +119,16 @@ def main() -> int:
         time.sleep(2.0)
         if not thread.is_alive():
             break
+        if count_alerts():
+            # The scheduler gave up and paused the session until a person comes: that is a human
+            # reset, and nobody is coming, so the online phase ends here.
+            log("the session raised an alert (a person is needed): ending the online phase")
+            break
     session.stop()
     thread.join(120)
     online_s = time.monotonic() - t1
     events = [json.loads(line) for line in session.paths.events.read_text().splitlines()] if session.paths.events.exists() else []
-    alerts = sum(1 for line in (session.paths.logs / "actor.log").read_text().splitlines()
-                 if '"event": "alert"' in line) if (session.paths.logs / "actor.log").exists() else 0
+    alerts = count_alerts()
 
     finetuned = CheckpointWatcher(session.checkpoints, session.policy.task_ids).load_latest()
     result = {

@@ -166,23 +166,21 @@ class Session:
                                 f"recall {rep['recall']:.3f}"}
 
     def _pretrain(self, run_dir: pathlib.Path) -> dict:
+        return self._pretrain_into(run_dir, self.paths.checkpoints, self.policy, max(1, self.cfg.pretrain_updates), "policy")
+
+    def _pretrain_into(self, run_dir: pathlib.Path, checkpoints: pathlib.Path, spec, updates: int, what: str) -> dict:
         from robot_stack.learner.pretrain import pretrain
 
-        updates = max(1, self.cfg.pretrain_updates)
-        summary = pretrain(self._store(), self.paths.checkpoints, self.policy, updates)
+        summary = pretrain(self._store(), checkpoints, spec, updates)
         return {"outputs": [str(pathlib.Path(summary["checkpoint"]).relative_to(run_dir))], **summary,
-                "summary_line": f"policy v{summary['version']} after {summary['updates']} updates"}
+                "summary_line": f"{what} v{summary['version']} after {summary['updates']} updates"}
 
     def bc_spec(self):
         """The BC learner on the same inputs as the session's policy (no init, no Cal-QL-only options)."""
         return dataclasses.replace(self.policy, kind="bc", init_from="", freeze_image_encoder=False, bc_trains_encoder=False)
 
     def _pretrain_bc(self, run_dir: pathlib.Path) -> dict:
-        from robot_stack.learner.pretrain import pretrain
-
-        summary = pretrain(self._store(), self.paths.bc_policy, self.bc_spec(), self.cfg.bc_init_updates)
-        return {"outputs": [str(pathlib.Path(summary["checkpoint"]).relative_to(run_dir))], **summary,
-                "summary_line": f"BC policy v{summary['version']} after {summary['updates']} updates"}
+        return self._pretrain_into(run_dir, self.paths.bc_policy, self.bc_spec(), self.cfg.bc_init_updates, "BC policy")
 
     def _link_pretrained(self) -> None:
         """A real robot starts from a given checkpoint: copy it in as version 1 unless versions exist."""
