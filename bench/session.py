@@ -1,17 +1,20 @@
 """Benchmark: does an autonomous reset-free session improve the policy? (sim cube <-> bowl)
 
-1. prepare a session (scripted prior data, success classifier, offline Cal-QL) in a run dir;
-2. evaluate the pre-trained policy by ground truth in sim, and a BC baseline trained on the
-   same prior data;
+1. prepare a session in a run dir: scripted prior data (100 demos per task by default), the
+   success classifier, a BC policy (``--bc-init-updates``) and offline Cal-QL started from it
+   with the image encoder fixed and a BC regulariser (``--bc-weight``);
+2. evaluate the pre-trained Cal-QL policy by ground truth in sim, and the BC policy (the
+   baseline: same prior data);
 3. run the whole node graph (separate processes, classifier reward, no human) until it has
-   recorded ``--online-steps`` steps;
+   recorded ``--online-steps`` steps, or until the scheduler gives up and asks for a person (an
+   alert: nobody comes, so the online phase ends there and ``human_resets`` says so);
 4. evaluate the newest policy version on the forward and backward tasks.
 
 Prints one JSON object as its last line: forward_success_pretrained, forward_success_finetuned,
 backward_success_finetuned, online_steps, human_resets (alerts that asked for a person; must be
 0), bc_baseline_success, plus timings and settings. ``--quick`` is a smoke run (minutes, tiny).
 
-    python bench/session.py                 # CPU-sized default (long)
+    python bench/session.py                 # CPU-sized default (~35 min on 2 cores: BC 10k updates ~13 min)
     python bench/session.py --device cuda --preset gpu --online-steps 30000
 """
 
