@@ -197,6 +197,8 @@ class ActorLoop:
         success = bool(fresh_reward and reward.decision)
         prob = float(reward.prob) if fresh_reward else float("nan")
 
+        if success and self._pending is None and self._n_steps == 0:
+            return TickResult(None, self._seq, events=events + self._skip_already_done(prob))
         if self._pending is not None:
             at_horizon = not success and self._n_steps + 1 >= self.config.horizon
             self._close_pending(success, truncated=at_horizon)
@@ -293,6 +295,22 @@ class ActorLoop:
                 events.append({"event": "task_flipped", "to": self.scheduler.state.phase})
         self.plan = None
         self._n_steps = 0
+        return events
+
+    def _skip_already_done(self, prob: float) -> list[dict]:
+        """The classifier says the task is done before the first action: record nothing (a
+        one-step "success" would teach that any action succeeds) and let the scheduler move on."""
+        assert self.plan is not None
+        plan = self.plan
+        if self._recording:
+            self.sink.discard()
+        self.scheduler.task_already_done()
+        self.plan = None
+        events = [{"event": "task_already_done", "episode": plan.index, "task": plan.task.id,
+                   "phase": plan.task.phase, "success_prob": prob}]
+        if self.scheduler.alert:
+            self.mode = Mode.PAUSED
+            events.append({"event": "alert", "message": self.scheduler.alert})
         return events
 
     def status(self) -> dict[str, Any]:

@@ -67,6 +67,7 @@ class SchedulerState:
     episodes_since_success: int = 0  # consecutive episodes without success in either direction
     recoveries_in_row: int = 0  # recovery episodes since the last success
     recovery_pending: bool = False  # the next episode starts with a recovery motion
+    already_done_in_row: int = 0  # planned tasks in a row whose goal already held at the start
     alert: str = ""  # non-empty once the scheduler has given up; the session pauses
     history: list[dict] = field(default_factory=list)  # last few outcomes, for the dashboard
 
@@ -110,6 +111,7 @@ class ResetFreeScheduler:
             raise RuntimeError("episode_finished called without a planned episode")
         self._current = None
         s, c = self.state, self.config
+        s.already_done_in_row = 0
         s.history = (s.history + [{"episode": plan.index, "task": plan.task.id, "eval": plan.eval,
                                    "recovery": plan.recovery, "success": bool(success)}])[-self.HISTORY:]
         if success:
@@ -136,10 +138,32 @@ class ResetFreeScheduler:
             s.phase = _other(s.phase)
             s.failures_in_row = 0
 
+    def task_already_done(self) -> None:
+        """The planned task's goal already holds before any action: its reverse failed short of
+        where this one ends (a failed "put in" leaves the cube out). Nothing to learn there, so the
+        episode is dropped, not counted as a success or a failure, and the other task is planned.
+        Both directions "done" at once means the classifier cannot be trusted: raise an alert."""
+        plan = self._current
+        if plan is None:
+            raise RuntimeError("task_already_done called without a planned episode")
+        self._current = None
+        s = self.state
+        s.episodes -= 1  # the episode never ran: keep indices and the evaluation cadence contiguous
+        s.history = (s.history + [{"episode": plan.index, "task": plan.task.id, "eval": plan.eval,
+                                   "recovery": plan.recovery, "already_done": True}])[-self.HISTORY:]
+        s.already_done_in_row += 1
+        if s.already_done_in_row >= 2:
+            s.alert = ("the classifier says both tasks are already done before acting — check the camera "
+                       "and the classifier, then resume")
+            return
+        s.phase = _other(s.phase)
+        s.failures_in_row = 0
+
     def acknowledge(self) -> None:
         """A person fixed the scene: clear the alert and start counting afresh."""
         s = self.state
         s.alert = ""
+        s.already_done_in_row = 0
         s.recoveries_in_row = 0
         s.episodes_since_success = 0
         s.failures_in_row = 0

@@ -91,6 +91,29 @@ def test_classifier_success_ends_episode_with_terminal_reward_and_flips_task():
     assert loop.plan.task.phase == "backward"
 
 
+def test_task_already_done_at_the_start_records_nothing_and_plans_the_other_task():
+    """A failed "put in" leaves the cube out: "take out" is done before it starts. That must not
+    become a one-step success (reward 1 for any action); the loop skips to the other task."""
+    loop, sink = make(horizon=50)
+    r = loop.tick(obs(0), ClassifierOutput("in", 0.97, True, 0.0), None, 0.0)
+    assert r.action is None and sink.episodes == [] and sink.discarded == 1
+    assert [e["event"] for e in r.events] == ["episode_started", "task_already_done"]
+    assert loop.scheduler.state.episodes == 0 and loop.scheduler.state.episodes_since_success == 0
+    r = loop.tick(obs(1), ClassifierOutput("out", 0.1, False, 1.0), None, 1.0)
+    assert r.action is not None and loop.plan.task.phase == "backward" and loop.plan.index == 0
+    # once an action was taken, success ends the episode as usual
+    loop.tick(obs(2), ClassifierOutput("out", 0.99, True, 2.0), None, 2.0)
+    assert sink.episodes[0][2] == "success" and sink.episodes[0][1]["reward"].tolist() == [1.0]
+
+
+def test_both_tasks_already_done_pauses_with_an_alert():
+    loop, sink = make(horizon=50)
+    loop.tick(obs(0), ClassifierOutput("in", 0.97, True, 0.0), None, 0.0)
+    r = loop.tick(obs(1), ClassifierOutput("out", 0.97, True, 1.0), None, 1.0)
+    assert loop.mode is Mode.PAUSED and sink.episodes == []
+    assert any(e["event"] == "alert" and "both tasks" in e["message"] for e in r.events)
+
+
 def test_success_for_another_task_or_stale_output_does_not_end_episode():
     loop, sink = make(horizon=50, reward_timeout_s=0.5)
     loop.tick(obs(0), None, None, 0.0)

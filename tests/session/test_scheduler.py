@@ -98,3 +98,25 @@ def test_task_pair_order_is_checked():
 def test_finish_without_plan_is_an_error():
     with pytest.raises(RuntimeError):
         ResetFreeScheduler(FWD, BWD).episode_finished(True)
+
+
+def test_already_done_is_neither_success_nor_failure_and_a_real_episode_resets_the_count():
+    s = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=0))
+    run(s, [False])  # a failed forward episode
+    plan = s.next_episode()
+    s.task_already_done()  # the cube is already in the bowl: "put it in" holds before acting
+    st = s.state
+    assert st.phase == "backward" and st.episodes == plan.index == 1 and st.episodes_since_success == 1
+    assert st.history[-1]["already_done"] and st.already_done_in_row == 1 and not s.alert
+    run(s, [False])  # a real backward attempt
+    assert st.already_done_in_row == 0 and st.episodes == 2
+    s.next_episode()
+    s.task_already_done()
+    s.next_episode()
+    s.task_already_done()
+    assert "both tasks" in s.alert
+    with pytest.raises(RuntimeError):
+        s.task_already_done()
+    # a state file written before this field existed still loads
+    old = {k: v for k, v in s.to_dict().items() if k != "already_done_in_row"}
+    assert ResetFreeScheduler.from_dict(FWD, BWD, old).state.already_done_in_row == 0

@@ -7,6 +7,7 @@ copied run directory; each test runs its own session on its own DDS domain.
 from __future__ import annotations
 
 import json
+import pathlib
 import shutil
 import signal
 import threading
@@ -138,10 +139,13 @@ def test_session_runs_learns_records_interventions_and_resumes_after_kill(prepar
 
     store = store_of(cfg)
     before = {e.episode_id: e for e in store.episodes(robot=cfg.robot_id)}
-    # With switch_after_failures=1 every episode (training and eval) flips the task.
+    # With switch_after_failures=1 every episode (training and eval) flips the task; a task the
+    # classifier already calls done at its start is skipped unrecorded, which also flips it.
     phases = [e.phase for e in sorted(before.values(), key=lambda e: e.index)]
     assert "forward" in phases and "backward" in phases
-    assert all(a != b for a, b in zip(phases, phases[1:])), f"phases must alternate, got {phases}"
+    skipped = (pathlib.Path(cfg.run_dir) / "logs" / "actor.log").read_text().count('"event": "task_already_done"')
+    repeats = sum(a == b for a, b in zip(phases, phases[1:]))
+    assert repeats <= skipped, f"phases must alternate (up to {skipped} skipped tasks), got {phases}"
     versions = sorted({v for e in before.values() for v in e.policy_versions})
     assert versions[0] == 1 and versions[-1] >= 2
     for e in before.values():  # one policy version per episode: swaps happen only at boundaries
