@@ -71,7 +71,14 @@ def test_send_action_moves_in_base_frame(arm, settle):
         before = arm.get_observation().ee_pose
         sent = arm.send_action(np.array([0, 1.0, -0.5, 0, 0, 0, 1], np.float32))
         assert not sent.held
-        settle(arm, since=before)  # let each step finish: deltas apply to the MEASURED pose
+        try:
+            settle(arm, since=before, timeout_s=3.0)  # let each step finish: deltas apply to the MEASURED pose
+        except AssertionError:
+            # franky-sim can drop an async motion sent exactly as the previous one completes (seen
+            # once in ~6 CI runs: no motion at all for 10 s). At the control rate the next command
+            # supersedes a lost one; here the step is re-sent once (same measured pose, same target).
+            assert not arm.send_action(np.array([0, 1.0, -0.5, 0, 0, 0, 1], np.float32)).held
+            settle(arm, since=before)
     moved = arm.get_observation().ee_pose[:3] - start[:3]
     # The hand points DOWN: a relative (end-effector frame) motion would flip y and z signs.
     expected = np.array([0, 5 * step, -2.5 * step])
