@@ -21,7 +21,6 @@ backward_success_finetuned, online_steps, human_resets (alerts that asked for a 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import pathlib
 import sys
@@ -94,7 +93,7 @@ def main() -> int:
     bc_dir = session.paths.bc_policy if args.bc_init_updates else run_dir / "bc_baseline"
     if not (bc_dir / "latest").exists():
         store = EpisodeStore.open(session.paths.store, read_only=True)
-        pretrain(store, bc_dir, dataclasses.replace(session.policy, kind="bc"), args.pretrain_updates)
+        pretrain(store, bc_dir, session.bc_spec(), args.pretrain_updates)
     bc = CheckpointWatcher(bc_dir, session.policy.task_ids).load_latest()
     bc_success = success(bc, fwd)
     log(f"BC baseline: forward success {bc_success:.2f}")

@@ -288,10 +288,7 @@ class ActorLoop:
         if reason != "stopped":
             out_of_ws = bool(self.last_ground_truth.get("out_of_workspace", False))
             self.scheduler.episode_finished(success, out_of_workspace=out_of_ws)
-            if self.scheduler.alert:
-                self.mode = Mode.PAUSED
-                events.append({"event": "alert", "message": self.scheduler.alert})
-            elif success:
+            if not self._pause_on_alert(events) and success:
                 events.append({"event": "task_flipped", "to": self.scheduler.state.phase})
         self.plan = None
         self._n_steps = 0
@@ -308,10 +305,16 @@ class ActorLoop:
         self.plan = None
         events = [{"event": "task_already_done", "episode": plan.index, "task": plan.task.id,
                    "phase": plan.task.phase, "success_prob": prob}]
-        if self.scheduler.alert:
-            self.mode = Mode.PAUSED
-            events.append({"event": "alert", "message": self.scheduler.alert})
+        self._pause_on_alert(events)
         return events
+
+    def _pause_on_alert(self, events: list[dict]) -> bool:
+        """Pause (and report it in ``events``) when the scheduler has raised an alert."""
+        if not self.scheduler.alert:
+            return False
+        self.mode = Mode.PAUSED
+        events.append({"event": "alert", "message": self.scheduler.alert})
+        return True
 
     def status(self) -> dict[str, Any]:
         plan = self.plan

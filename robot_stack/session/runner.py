@@ -74,7 +74,9 @@ class Session:
         self.policy = dataclasses.replace(cfg.policy, task_ids=(self.forward.id, self.backward.id, *other),
                                           cameras=tuple(cfg.cameras), image_size=cfg.image_size,
                                           seed=cfg.seed)
-        if cfg.bc_init_updates and self.policy.kind == "calql" and not cfg.pretrained:
+        # Cal-QL pre-trained from a BC policy the session trains first (see prepare())
+        self.bc_init = bool(cfg.bc_init_updates and self.policy.kind == "calql" and not cfg.pretrained)
+        if self.bc_init:
             self.policy = dataclasses.replace(self.policy, init_from=str(self.paths.bc_policy))
         self.token = cfg.dashboard.token or secrets.token_urlsafe(18)
         self.port = cfg.dashboard.port or free_port(cfg.dashboard.host)
@@ -129,9 +131,8 @@ class Session:
         if c.pretrained:
             self._link_pretrained()
         else:
-            if self.policy.init_from == str(self.paths.bc_policy):
-                bc = self.bc_spec()
-                stages.append(Stage("pretrain_bc", {"policy": dataclasses.asdict(bc), "updates": c.bc_init_updates},
+            if self.bc_init:
+                stages.append(Stage("pretrain_bc", {"policy": dataclasses.asdict(self.bc_spec()), "updates": c.bc_init_updates},
                                     self._pretrain_bc, "pre-train the BC policy Cal-QL starts from"))
             stages.append(Stage("pretrain", {"policy": dataclasses.asdict(self.policy), "updates": c.pretrain_updates},
                                 self._pretrain, f"pre-train {self.policy.kind} offline"))

@@ -106,14 +106,9 @@ class ResetFreeScheduler:
 
     def episode_finished(self, success: bool, out_of_workspace: bool = False) -> None:
         """Record the outcome of the episode returned by the last ``next_episode``."""
-        plan = self._current
-        if plan is None:
-            raise RuntimeError("episode_finished called without a planned episode")
-        self._current = None
+        self._close_current("episode_finished", success=bool(success))
         s, c = self.state, self.config
         s.already_done_in_row = 0
-        s.history = (s.history + [{"episode": plan.index, "task": plan.task.id, "eval": plan.eval,
-                                   "recovery": plan.recovery, "success": bool(success)}])[-self.HISTORY:]
         if success:
             s.phase = _other(s.phase)
             s.failures_in_row = 0
@@ -143,14 +138,9 @@ class ResetFreeScheduler:
         where this one ends (a failed "put in" leaves the cube out). Nothing to learn there, so the
         episode is dropped, not counted as a success or a failure, and the other task is planned.
         Both directions "done" at once means the classifier cannot be trusted: raise an alert."""
-        plan = self._current
-        if plan is None:
-            raise RuntimeError("task_already_done called without a planned episode")
-        self._current = None
+        self._close_current("task_already_done", already_done=True)
         s = self.state
         s.episodes -= 1  # the episode never ran: keep indices and the evaluation cadence contiguous
-        s.history = (s.history + [{"episode": plan.index, "task": plan.task.id, "eval": plan.eval,
-                                   "recovery": plan.recovery, "already_done": True}])[-self.HISTORY:]
         s.already_done_in_row += 1
         if s.already_done_in_row >= 2:
             s.alert = ("the classifier says both tasks are already done before acting — check the camera "
@@ -158,6 +148,16 @@ class ResetFreeScheduler:
             return
         s.phase = _other(s.phase)
         s.failures_in_row = 0
+
+    def _close_current(self, caller: str, **outcome: bool) -> None:
+        """Forget the planned episode and append it, with ``outcome``, to the history."""
+        plan = self._current
+        if plan is None:
+            raise RuntimeError(f"{caller} called without a planned episode")
+        self._current = None
+        s = self.state
+        s.history = (s.history + [{"episode": plan.index, "task": plan.task.id, "eval": plan.eval,
+                                   "recovery": plan.recovery, **outcome}])[-self.HISTORY:]
 
     def acknowledge(self) -> None:
         """A person fixed the scene: clear the alert and start counting afresh."""
