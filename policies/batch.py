@@ -22,6 +22,7 @@ class TorchBatch:
     done: torch.Tensor  # (B,) float32, terminal only
     mc_return: torch.Tensor  # (B,) float32
     task: torch.Tensor  # (B,) int64
+    intervention: torch.Tensor | None = None  # (B,) bool: a person chose this action (None = unknown: no)
 
     def __len__(self) -> int:
         return self.action.shape[0]
@@ -73,6 +74,7 @@ def to_torch_batch(batch: Mapping, image_keys: tuple[str, ...], state_dim: int, 
         done=t(batch["done"], torch.float32),
         mc_return=t(batch["mc_return"], torch.float32),
         task=t(batch["task"], torch.int64),
+        intervention=t(batch["intervention"], torch.bool) if "intervention" in batch else None,
     )
 
 

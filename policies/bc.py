@@ -14,6 +14,7 @@ from policies.agent import Agent
 from policies.batch import TorchBatch
 from policies.config import LearnerConfig
 from policies.learner import Learner, make_adam
+from policies.losses import imitation_weights, weighted_mean
 from policies.networks import GaussianPolicy, TanhGaussianActor
 
 
@@ -38,25 +39,26 @@ class BCLearner(Learner):
     def _update(self, tb: TorchBatch) -> dict[str, Any]:
         pix, _ = self._pixels(tb, self.config.calql.augment_pad, with_next=False)
         mse_mode = self.config.bc_loss == "mse"
+        weights = imitation_weights(tb.mc_return, tb.intervention, self.config.bc_data == "successes")
         with self._autocast():
             mean, log_std = self.policy_train(pix, tb.state, tb.task, std_on_detached=mse_mode)
-            mse = ((torch.tanh(mean.float()) - tb.action) ** 2).mean()
+            mse = weighted_mean(((torch.tanh(mean.float()) - tb.action) ** 2).mean(-1), weights)
             if mse_mode:
                 # The mean (and with it the encoder) learns from squared error; the std only in the last
                 # layer, from the likelihood around the fixed mean. Full likelihood through the shared
                 # trunk kept the policy from ever learning the first move toward the cube (saturated +-1
                 # actions sit at atanh ~ +-6: the cheapest fix for the likelihood is a wide std there).
-                nll = -TanhGaussianActor.log_prob_from(mean.detach(), log_std, tb.action).mean()
+                nll = weighted_mean(-TanhGaussianActor.log_prob_from(mean.detach(), log_std, tb.action), weights)
                 loss = mse + nll
             else:
-                nll = -TanhGaussianActor.log_prob_from(mean, log_std, tb.action).mean()
+                nll = weighted_mean(-TanhGaussianActor.log_prob_from(mean, log_std, tb.action), weights)
                 loss = nll
         opt = self.optimizers["policy"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         self._clip(self.policy.parameters())
         opt.step()
-        return {"losses/bc_nll": nll.detach(), "bc/mode_mse": mse.detach()}
+        return {"losses/bc_nll": nll.detach(), "bc/mode_mse": mse.detach(), "bc/imitated_frac": weights.mean()}
 
     def agent(self) -> Agent:
         return Agent(self.config, self.policy.encoder, self.policy.actor, version=self.step, device=self.device)

@@ -26,7 +26,8 @@ from policies.agent import Agent
 from policies.batch import TorchBatch
 from policies.config import LearnerConfig
 from policies.learner import Learner, make_adam
-from policies.losses import calibration_lower_bound, conservative_penalty, td_target, uniform_log_density
+from policies.losses import (calibration_lower_bound, conservative_penalty, imitation_weights, td_target,
+                             uniform_log_density, weighted_mean)
 from policies.networks import QNetwork, TanhGaussianActor
 from policies.replay import MixedReplay, ReplayBuffer
 
@@ -131,7 +132,7 @@ class CalQLLearner(Learner):
                 # actor on these (non-detached) features is a dense signal for it. Only the encoder
                 # keeps these gradients: the actor's optimiser clears its own before its step.
                 aux_mean, aux_log_std = self.actor(feats.float())
-                aux_bc = self._bc_term(aux_mean, aux_log_std, tb.action)
+                aux_bc = self._bc_term(aux_mean, aux_log_std, tb)
                 critic_loss = critic_loss + c.bc_weight * aux_bc
                 stats["losses/bc_encoder"] = aux_bc.detach()
 
@@ -151,7 +152,7 @@ class CalQLLearner(Learner):
                 q_a = self.q_net.critic(feats_d, a.unsqueeze(1)).squeeze(-1).min(dim=0).values
                 actor_loss = (alpha * logp - q_a).mean()
                 if c.bc_weight > 0:
-                    bc_term = self._bc_term(mean, log_std, tb.action)
+                    bc_term = self._bc_term(mean, log_std, tb)
                     actor_loss = actor_loss + c.bc_weight * bc_term
                     stats[f"losses/bc_{self.config.bc_loss}"] = bc_term.detach()
         finally:
@@ -190,11 +191,13 @@ class CalQLLearner(Learner):
         })
         return stats
 
-    def _bc_term(self, mean: torch.Tensor, log_std: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """The BC objective of ``config.bc_loss`` for (B, A) actor outputs and dataset actions."""
+    def _bc_term(self, mean: torch.Tensor, log_std: torch.Tensor, tb: TorchBatch) -> torch.Tensor:
+        """The BC objective of ``config.bc_loss`` for (B, A) actor outputs on the batch's actions,
+        over the transitions ``config.bc_data`` selects."""
+        weights = imitation_weights(tb.mc_return, tb.intervention, self.config.bc_data == "successes")
         if self.config.bc_loss == "mse":  # as the BC learner: squared error of the mode
-            return ((torch.tanh(mean) - action) ** 2).sum(-1).mean()
-        return -TanhGaussianActor.log_prob_from(mean, log_std, action).mean()
+            return weighted_mean(((torch.tanh(mean) - tb.action) ** 2).sum(-1), weights)
+        return weighted_mean(-TanhGaussianActor.log_prob_from(mean, log_std, tb.action), weights)
 
     def agent(self) -> Agent:
         """An Agent sharing this learner's encoder and actor (live weights, eval mode copy not made)."""

@@ -133,6 +133,7 @@ class LearnerConfig:
     batch_size: int = 256  # transitions per update (per process in data-parallel training)
     bc_lr: float = 3e-4  # learning rate of the BC learner
     bc_loss: Literal["mse", "nll"] = "mse"  # BC objective (BC learner and Cal-QL's bc_weight term): squared error of tanh(mean), or full likelihood
+    bc_data: Literal["all", "successes"] = "all"  # what the BC objective imitates: every transition, or only steps from which the episode succeeded plus human interventions (filtered BC)
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
     amp: Literal["auto", "bf16", "off"] = "auto"  # mixed precision: auto = bf16 autocast on CUDA, off on CPU
     compile: Literal["auto", "on", "off"] = "auto"  # torch.compile the networks: auto = on for CUDA, off on CPU (slow to compile)
@@ -149,6 +150,8 @@ class LearnerConfig:
         _positive("bc_lr", self.bc_lr)
         if self.bc_loss not in ("mse", "nll"):
             raise ValueError(f"bc_loss must be 'mse' or 'nll', got {self.bc_loss!r}")
+        if self.bc_data not in ("all", "successes"):
+            raise ValueError(f"bc_data must be 'all' or 'successes', got {self.bc_data!r}")
         if self.amp not in ("auto", "bf16", "off"):
             raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
         if self.compile not in ("auto", "on", "off"):

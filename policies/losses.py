@@ -57,3 +57,24 @@ def td_target(
 def uniform_log_density(action_dim: int) -> float:
     """log of the density of Uniform([-1, 1]^action_dim): the importance weight of random CQL actions."""
     return -action_dim * math.log(2.0)
+
+
+def imitation_weights(mc_return: torch.Tensor, intervention: torch.Tensor | None, successes_only: bool) -> torch.Tensor:
+    """(B,) float weights of the transitions a BC objective imitates.
+
+    ``successes_only``: 1 where the episode went on to succeed from this step (sparse 0/1 rewards:
+    MC return-to-go > 0) or a person chose the action, else 0 - filtered BC, so neither the noisy
+    failure episodes of prior data nor the policy's own failed online attempts are imitated.
+    Otherwise all ones. mc_return: (B,); intervention: (B,) bool or None.
+    """
+    if not successes_only:
+        return torch.ones_like(mc_return, dtype=torch.float32)
+    keep = mc_return > 0
+    if intervention is not None:
+        keep = keep | intervention
+    return keep.float()
+
+
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """sum(w * v) / sum(w) over (B,) values and weights; 0 (with gradient) when every weight is 0."""
+    return (weights * values).sum() / weights.sum().clamp(min=1.0)

@@ -29,6 +29,7 @@ class PolicySpec:
     bc_weight: float = -1.0  # BC regulariser on the Cal-QL actor (< 0 = the preset's)
     bc_trains_encoder: bool = False  # with bc_weight > 0: the BC term also trains the shared image encoder
     freeze_image_encoder: bool = False  # Cal-QL: keep the image encoder fixed (with init_from a BC policy)
+    bc_data: Literal["all", "successes"] = "successes"  # what BC (and Cal-QL's BC term) imitates: all transitions, or steps that led to success + interventions
     init_from: str = ""  # checkpoint (dir or root) whose encoder + actor start this learner, e.g. a BC policy ('' = random init)
     device: str = "auto"  # torch device: auto, cpu, cuda, cuda:1
     seed: int = 0  # seed of initialisation and sampling
@@ -66,6 +67,7 @@ def learner_config(spec: PolicySpec, state_dim: int):
         overrides["calql.bc_trains_encoder"] = True
     if spec.freeze_image_encoder:
         overrides["calql.freeze_image_encoder"] = True
+    overrides["bc_data"] = spec.bc_data
     if spec.device != "auto":
         overrides["device"] = spec.device
     return LearnerConfig.preset(spec.preset, **overrides)

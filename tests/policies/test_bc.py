@@ -63,3 +63,30 @@ def test_bc_update_fits_saturated_actions(loss):
 def test_bc_loss_is_validated():
     with pytest.raises(ValueError, match="bc_loss"):
         LearnerConfig(bc_loss="huber")
+    with pytest.raises(ValueError, match="bc_data"):
+        LearnerConfig(bc_data="demos")
+
+
+@pytest.mark.parametrize("bc_data", ["all", "successes"])
+def test_filtered_bc_imitates_only_steps_that_led_to_success(bc_data):
+    """The same observations twice: once from an episode that went on to succeed (action +1), once
+    from a failed one (action -1). Plain BC averages them to ~0; filtered BC follows the success."""
+    rng = np.random.default_rng(0)
+    images = np.repeat(rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8), 2, axis=0)
+    state = np.repeat(rng.normal(size=(4, 3)).astype(np.float32), 2, axis=0)
+    succeeded = np.tile([True, False], 4)
+    batch = {"image": {"front": images}, "next_image": {"front": images}, "state": state, "next_state": state,
+             "action": np.where(succeeded[:, None], 0.9, -0.9).astype(np.float32).repeat(7, 1),
+             "task": np.zeros(8, np.int64), "reward": np.zeros(8, np.float32), "done": np.zeros(8, np.float32),
+             "mc_return": np.where(succeeded, 0.8, 0.0).astype(np.float32), "intervention": np.zeros(8, bool)}
+    bc = BCLearner(_config(bc_lr=3e-3, bc_data=bc_data, calql=CalQLConfig(augment_pad=0)))
+    for _ in range(150):
+        stats = bc.update(batch)
+    assert stats["bc/imitated_frac"] == (0.5 if bc_data == "successes" else 1.0)
+    with torch.no_grad():
+        pix = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+        mode = torch.tanh(bc.policy(pix, torch.from_numpy(state), torch.zeros(8, dtype=torch.long))[0]).mean().item()
+    if bc_data == "successes":
+        assert mode > 0.6, mode
+    else:
+        assert abs(mode) < 0.3, mode

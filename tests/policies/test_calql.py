@@ -53,6 +53,30 @@ def test_image_update_runs_and_changes_every_network():
         learner.update({**buf.sample(4, rng), "image": np.zeros((4, 8, 8, 3), np.uint8), "next_image": np.zeros((4, 8, 8, 3), np.uint8)})
 
 
+def test_bc_regulariser_imitates_only_successes_and_interventions():
+    """bc_data='successes': the actor's BC term ignores steps of failed episodes (the policy's own
+    failed online attempts, noisy prior failures) but keeps a person's corrections."""
+    from policies.batch import TorchBatch
+
+    learner = CalQLLearner(image_config(bc_data="successes"))
+    B = 6
+    mean, log_std = torch.zeros(B, 7), torch.zeros(B, 7)
+    action = torch.full((B, 7), 0.5)
+
+    def term(mc, intervention):
+        tb = TorchBatch(image=None, next_image=None, state=None, next_state=None, action=action, reward=torch.zeros(B),
+                        done=torch.zeros(B), mc_return=torch.tensor(mc), task=torch.zeros(B, dtype=torch.long),
+                        intervention=torch.tensor(intervention))
+        return learner._bc_term(mean, log_std, tb).item()
+
+    no = [False] * B
+    assert term([0.0] * B, no) == 0.0  # only failures: nothing to imitate
+    assert term([0.0] * 3 + [0.7] * 3, no) == pytest.approx(7 * 0.25)  # mean over the 3 successful steps
+    assert term([0.0] * B, [True] + [False] * 5) == pytest.approx(7 * 0.25)  # a correction counts
+    learner.config.bc_data = "all"
+    assert term([0.0] * B, no) == pytest.approx(7 * 0.25)
+
+
 def test_trainer_prefetch_gives_the_same_training():
     rng = np.random.default_rng(0)
     buf = ReplayBuffer(capacity=500)

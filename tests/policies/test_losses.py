@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from policies.losses import calibration_lower_bound, conservative_penalty, td_target, uniform_log_density
+from policies.losses import (calibration_lower_bound, conservative_penalty, imitation_weights, td_target,
+                             uniform_log_density, weighted_mean)
 from policies.replay import mc_return_to_go
 
 
@@ -86,3 +87,19 @@ def test_mc_return_truncated_tail_is_failure_value():
     # Dense rewards (sparse_reward=False) never use the all-failure rule.
     got_dense = mc_return_to_go(np.full(2, -1.0), 0.5, terminal_end=True, reward_neg=-1.0, sparse_reward=False)
     np.testing.assert_allclose(got_dense, [-1.5, -1.0], rtol=1e-6)
+
+
+def test_imitation_weights_keep_steps_that_led_to_success_and_human_actions():
+    mc = torch.tensor([0.0, 0.9, 0.0, 0.0, 0.5])
+    intervention = torch.tensor([False, False, True, False, True])
+    assert imitation_weights(mc, intervention, successes_only=True).tolist() == [0.0, 1.0, 1.0, 0.0, 1.0]
+    assert imitation_weights(mc, None, successes_only=True).tolist() == [0.0, 1.0, 0.0, 0.0, 1.0]
+    assert imitation_weights(mc, intervention, successes_only=False).tolist() == [1.0] * 5
+
+
+def test_weighted_mean_ignores_zero_weights_and_is_zero_without_any():
+    v = torch.tensor([1.0, 3.0, 100.0], requires_grad=True)
+    assert weighted_mean(v, torch.tensor([1.0, 1.0, 0.0])).item() == 2.0
+    none = weighted_mean(v, torch.zeros(3))
+    none.backward()
+    assert none.item() == 0.0 and v.grad.abs().sum() == 0
