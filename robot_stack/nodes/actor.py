@@ -88,7 +88,9 @@ class ActorNode(Node):
 
         self._images: dict[str, tuple[np.ndarray, float]] = {}
         self._proprio: tuple[np.ndarray, float] | None = None
-        self._reward: ClassifierOutput | None = None
+        # One slot per task: the reward node publishes every task of the pair for each frame, so a
+        # single "newest" slot would mostly hold the other task's output.
+        self._rewards: dict[str, ClassifierOutput] = {}
         self._teleop_action = np.zeros(7, np.float32)
         self._teleop: TeleopInput | None = None
         self._truth: dict = {}
@@ -96,9 +98,9 @@ class ActorNode(Node):
         self.pub_pose = self.create_publisher(msgs.String, "arm/named_pose", qos.DEFAULT)
         self.pub_state = self.create_publisher(msgs.String, "session/state", qos.DEFAULT)
         self.pub_events = self.create_publisher(msgs.String, "session/events", qos.DEFAULT)
+        self._bad_frames: set[str] = set()
         for cam in cfg.cameras:
-            self.create_subscription(msgs.Image, f"camera/{cam}/image",
-                                     lambda m, cam=cam: self._images.__setitem__(cam, (m.to_numpy(), m.header.stamp.to_sec())),
+            self.create_subscription(msgs.Image, f"camera/{cam}/image", lambda m, cam=cam: self.on_image(cam, m),
                                      qos.SENSOR_DATA)
         self.create_subscription(msgs.Float32MultiArray, "arm/proprio", self.on_proprio, qos.SENSOR_DATA)
         self.create_subscription(msgs.Float32MultiArray, "arm/action_sent", self.on_action_sent, qos.DEFAULT)
@@ -114,6 +116,19 @@ class ActorNode(Node):
         self.get_logger().info(f"actor up: robot={cfg.robot_id} policy v{policy.version} store={cfg.store}")
 
     # -- inputs -----------------------------------------------------------------------------
+    def on_image(self, camera: str, msg: msgs.Image) -> None:
+        image = msg.to_numpy()
+        expected = getattr(self.loop.policy, "image_shape", None)
+        if expected is not None and image.shape != expected:
+            # A misconfigured camera (or another graph's on this DDS domain) must not crash the
+            # actor: the frame is dropped, so no fresh observation and the arm is held.
+            if camera not in self._bad_frames:
+                self._bad_frames.add(camera)
+                self.get_logger().error(f"camera/{camera}/image: frame {image.shape} is not the policy's "
+                                        f"{expected}; dropping such frames")
+            return
+        self._images[camera] = (image, msg.header.stamp.to_sec())
+
     def on_proprio(self, msg: msgs.Float32MultiArray) -> None:
         self._proprio = (np.asarray(msg.data, dtype=np.float32), time.time())
 
@@ -124,7 +139,8 @@ class ActorNode(Node):
         if not msg.layout.dim or len(msg.data) < 3:
             return
         prob, _threshold, decision = (float(x) for x in msg.data[:3])
-        self._reward = ClassifierOutput(msg.layout.dim[0].label, prob, decision >= 0.5, time.time())
+        task = msg.layout.dim[0].label
+        self._rewards[task] = ClassifierOutput(task, prob, decision >= 0.5, time.time())
 
     def on_teleop_action(self, msg: msgs.Float32MultiArray) -> None:
         self._teleop_action = np.asarray(msg.data, dtype=np.float32)
@@ -167,7 +183,7 @@ class ActorNode(Node):
         return Observation({c: self._images[c][0] for c in self.cfg.cameras}, self._proprio[0], min(stamps))
 
     def tick(self) -> None:
-        result = self.loop.tick(self.observation(), self._reward, self._teleop, time.time(), self._truth)
+        result = self.loop.tick(self.observation(), self._rewards, self._teleop, time.time(), self._truth)
         if result.named_pose:
             self.pub_pose.publish(msgs.String(data=result.named_pose))
         if result.action is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
@@ -43,6 +43,8 @@ class ActorConfig:
     reward_timeout_s: float = 1.0  # classifier output older than this is ignored (no success)
     observation_timeout_s: float = 1.0  # a camera frame or proprio older than this pauses stepping
     recovery_steps: int = 20  # ticks given to the scripted reset motion before a recovery episode
+    success_ticks: int = 2  # consecutive classifier "done" ticks that end an episode (1 = the first; 2 rides out a one-frame glimpse, e.g. the gripper over the bowl hiding a cube beside it)
+    home_steps: int = 10  # ticks given to moving the arm to its reset pose before every other episode (objects stay where they are, as in RoboFuME); 0 = start where the last episode left the arm
     record_eval: bool = True  # store evaluation episodes (flagged eval, excluded from training)
 
     def __post_init__(self) -> None:
@@ -53,8 +55,10 @@ class ActorConfig:
         for name in ("teleop_timeout_s", "reward_timeout_s", "observation_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.recovery_steps < 0:
-            raise ValueError(f"recovery_steps must be >= 0, got {self.recovery_steps}")
+        if self.success_ticks < 1:
+            raise ValueError(f"success_ticks must be >= 1, got {self.success_ticks}")
+        if self.recovery_steps < 0 or self.home_steps < 0:
+            raise ValueError(f"recovery_steps and home_steps must be >= 0, got {self.recovery_steps}, {self.home_steps}")
 
 
 @dataclass
@@ -136,6 +140,7 @@ class ActorLoop:
         self._seq = 0
         self._sent: dict[int, np.ndarray] = {}
         self._recovery_left = 0
+        self._done_ticks = 0  # consecutive ticks the classifier has called the current task done
         self.sent_mismatches = 0
         self.last_ground_truth: dict[str, Any] = {}
 
@@ -165,9 +170,13 @@ class ActorLoop:
                 del self._sent[k]
 
     # -- the control tick -------------------------------------------------------------------
-    def tick(self, obs: Observation | None, reward: ClassifierOutput | None, teleop: TeleopInput | None,
-             now: float, ground_truth: dict[str, Any] | None = None) -> TickResult:
-        """One control step. ``now`` is on the same clock as the inputs' stamps."""
+    def tick(self, obs: Observation | None, reward: ClassifierOutput | Mapping[str, ClassifierOutput] | None,
+             teleop: TeleopInput | None, now: float, ground_truth: dict[str, Any] | None = None) -> TickResult:
+        """One control step. ``now`` is on the same clock as the inputs' stamps.
+
+        ``reward``: the classifier's newest output, or the newest output per task id (the reward
+        node scores both tasks of the pair on every frame; only the current task's counts).
+        """
         if ground_truth:
             self.last_ground_truth = dict(ground_truth)
         events: list[dict] = []
@@ -177,10 +186,14 @@ class ActorLoop:
             events += self._begin_episode()
             if self.mode is Mode.PAUSED:
                 return TickResult(None, self._seq, events=events)
-            if self.plan is not None and self.plan.recovery and self.config.recovery_steps > 0:
-                self.mode = Mode.RECOVERING
-                self._recovery_left = self.config.recovery_steps
-                return TickResult(None, self._seq, named_pose="reset", events=events)
+            if self.plan is not None:
+                # Only the objects are left where they are: an arm that starts each episode wherever
+                # the last one left it (a workspace corner, say) starts far outside the demos.
+                wait = self.config.recovery_steps if self.plan.recovery else self.config.home_steps
+                if wait > 0:
+                    self.mode = Mode.RECOVERING
+                    self._recovery_left = wait
+                    return TickResult(None, self._seq, named_pose="reset", events=events)
         if self.mode is Mode.RECOVERING:
             self._recovery_left -= 1
             if self._recovery_left <= 0:
@@ -192,13 +205,17 @@ class ActorLoop:
 
         assert self.plan is not None
         task_id = self.plan.task.id
+        if isinstance(reward, Mapping):
+            reward = reward.get(task_id)
         fresh_reward = (reward is not None and reward.task_id == task_id
                         and now - reward.stamp <= self.config.reward_timeout_s)
-        success = bool(fresh_reward and reward.decision)
+        says_done = bool(fresh_reward and reward.decision)
         prob = float(reward.prob) if fresh_reward else float("nan")
 
-        if success and self._pending is None and self._n_steps == 0:
+        if says_done and self._pending is None and self._n_steps == 0:
             return TickResult(None, self._seq, events=events + self._skip_already_done(prob))
+        self._done_ticks = self._done_ticks + 1 if says_done else 0
+        success = self._done_ticks >= self.config.success_ticks
         if self._pending is not None:
             at_horizon = not success and self._n_steps + 1 >= self.config.horizon
             self._close_pending(success, truncated=at_horizon)
@@ -245,6 +262,7 @@ class ActorLoop:
             return events + [{"event": "alert", "message": str(exc)}]
         self._n_steps = 0
         self._interventions = 0
+        self._done_ticks = 0
         self._pending = None
         self._recording = self.config.record_eval or not self.plan.eval
         if self._recording:

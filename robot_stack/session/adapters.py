@@ -84,6 +84,8 @@ class CheckpointPolicy:
         self.agent = agent
         self.task_index = {t: i for i, t in enumerate(task_ids)}
         self.cameras = tuple(agent.config.network.image_keys)
+        side = agent.config.network.encoder.image_size
+        self.image_shape = (side, side, 3)  # what every camera frame must be
 
     @property
     def version(self) -> int:

@@ -56,6 +56,8 @@ def obs(t):
 
 
 def make(horizon=5, eval_every=0, policy=None, **kw):
+    kw.setdefault("home_steps", 0)  # most tests count ticks from the first action
+    kw.setdefault("success_ticks", 1)  # ... and end an episode on the first "done"
     sink = Sink()
     loop = ActorLoop(ActorConfig(horizon=horizon, **kw), ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=eval_every)),
                      policy or ConstPolicy(0.5), sink)
@@ -89,6 +91,20 @@ def test_classifier_success_ends_episode_with_terminal_reward_and_flips_task():
     assert np.isnan(steps["success_prob"][0]) and steps["success_prob"][1] == pytest.approx(0.2)
     loop.tick(obs(3), None, None, 3.0)
     assert loop.plan.task.phase == "backward"
+
+
+def test_per_task_classifier_outputs_use_the_current_tasks_only():
+    """The reward node scores both tasks on every frame; the other task's "done" must not end this
+    episode, and this task's output counts whichever of the two arrived last."""
+    loop, sink = make(horizon=50)
+    loop.tick(obs(0), None, None, 0.0)
+    both = {"out": ClassifierOutput("out", 0.99, True, 1.0), "in": ClassifierOutput("in", 0.3, False, 1.0)}
+    assert loop.tick(obs(1), both, None, 1.0).action is not None  # "out" is done, "in" (current) is not
+    both = {"in": ClassifierOutput("in", 0.96, True, 2.0), "out": ClassifierOutput("out", 0.01, False, 2.0)}
+    r = loop.tick(obs(2), both, None, 2.0)
+    assert r.action is None and any(e["event"] == "task_flipped" for e in r.events)
+    _, steps, outcome, _ = sink.episodes[0]
+    assert outcome == "success" and steps["success_prob"].tolist() == pytest.approx([float("nan"), 0.3], nan_ok=True)
 
 
 def test_task_already_done_at_the_start_records_nothing_and_plans_the_other_task():
@@ -185,7 +201,7 @@ def test_stop_commits_partial_episode_as_truncated():
 def test_recovery_requests_reset_pose_before_episode():
     sink = Sink()
     sched = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=0, stuck_after=1, max_recoveries=3))
-    loop = ActorLoop(ActorConfig(horizon=1, recovery_steps=2), sched, ConstPolicy(0.0), sink)
+    loop = ActorLoop(ActorConfig(horizon=1, recovery_steps=2, home_steps=0), sched, ConstPolicy(0.0), sink)
     loop.start()
     loop.tick(obs(0), None, None, 0.0)
     loop.tick(obs(1), None, None, 1.0)  # horizon -> failure -> stuck -> recovery pending
@@ -194,3 +210,33 @@ def test_recovery_requests_reset_pose_before_episode():
     loop.tick(obs(3), None, None, 3.0)
     loop.tick(obs(4), None, None, 4.0)
     assert loop.mode is Mode.RUNNING and loop.tick(obs(5), None, None, 5.0).action is not None
+
+
+def test_every_episode_starts_with_the_arm_sent_home():
+    """Reset-free means the objects are not reset; the arm goes to its reset pose before each
+    episode (it could otherwise start in a workspace corner no demo ever started from)."""
+    loop, sink = make(horizon=2, home_steps=2)
+    results = [loop.tick(obs(t), None, None, now=float(t)) for t in range(10)]
+    homes = [t for t, r in enumerate(results) if r.named_pose == "reset"]
+    acted = [t for t, r in enumerate(results) if r.action is not None]
+    # home at 0, wait 2 ticks, act at 3 and 4, close at 5 -> next episode homes at 6, acts at 9
+    assert homes == [0, 6] and acted == [3, 4, 9], (homes, acted)
+    assert len(sink.episodes) == 1 and len(sink.episodes[0][1]["action"]) == 2
+    with pytest.raises(ValueError, match="home_steps"):
+        ActorConfig(home_steps=-1)
+
+
+def test_a_one_tick_glimpse_of_done_does_not_end_the_episode():
+    loop, sink = make(horizon=50, success_ticks=2)
+    def out(decision, t):
+        return ClassifierOutput("in", 0.95 if decision else 0.1, decision, float(t))
+
+    loop.tick(obs(0), None, None, 0.0)
+    for t, decision in enumerate([True, False, True], start=1):  # glimpses, never two in a row
+        assert loop.tick(obs(t), out(decision, t), None, float(t)).action is not None
+    r = loop.tick(obs(4), out(True, 4), None, 4.0)  # the second "done" in a row ends it
+    assert r.action is None and any(e["event"] == "task_flipped" for e in r.events)
+    _, steps, outcome, _ = sink.episodes[0]
+    assert outcome == "success" and steps["reward"].tolist() == [0.0, 0.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="success_ticks"):
+        ActorConfig(success_ticks=0)
