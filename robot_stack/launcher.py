@@ -17,7 +17,9 @@ Graph YAML (the same file ``launch/graph.launch.py`` reads under ``ros2 launch``
 
 Every child's stdout/stderr lines are prefixed with ``[name]``. Ctrl-C (or SIGTERM) stops all
 children: SIGINT, then SIGTERM, then SIGKILL after timeouts. When a required node dies the
-others are stopped the same way and ``up`` exits 1 naming the dead node.
+others are stopped the same way and ``up`` exits 1 naming the dead node. If the launcher itself
+dies without stopping them (SIGKILL, a crash), Linux sends every child SIGTERM: no node outlives
+it to keep commanding an arm, or to hold the arm's connection that a restart needs.
 
 Python API (used by session code)::
 
@@ -26,11 +28,16 @@ Python API (used by session code)::
         launcher.kill("camera", signal.SIGKILL); launcher.restart("camera")
         launcher.check()           # one supervision step: respawns, required-node failures
         code = launcher.wait()     # supervise until all exit or a required node dies
+
+The parent-death signal is tied to the thread that started a child: call ``start``, ``restart``
+and ``check`` from threads that live until ``stop`` (the main thread, or a supervising thread that
+calls ``stop`` itself before it ends, as ``Session.supervise`` does).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import os
 import pathlib
@@ -45,6 +52,27 @@ import yaml
 
 from robot_stack.runtime.params import RosArgsError, validate_name
 from robot_stack.runtime.process import node_command, stop_process
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+try:
+    # Bound now, in the parent: between fork and exec the child should only make this one call.
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+except (OSError, AttributeError):
+    _prctl = None
+
+
+def _terminate_with(parent_pid: int):
+    """preexec_fn: the child gets SIGTERM when the thread that started it dies (Linux; elsewhere
+    a no-op). Children are started and restarted from the launcher's long-lived threads."""
+
+    def preexec() -> None:
+        if _prctl is not None:
+            _prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+            if os.getppid() != parent_pid:  # the launcher died before prctl took effect
+                os._exit(1)
+
+    return preexec
 
 
 class GraphError(ValueError):
@@ -201,6 +229,7 @@ class Launcher:
         child.proc = subprocess.Popen(
             child.spec.command(), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,  # our Ctrl-C handling decides the order
+            preexec_fn=_terminate_with(os.getpid()),
         )
         child.expected_exit = False
         child.respawn_at = None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -62,19 +63,24 @@ LOOPBACK_CONFIG = (
 )
 
 
-def isolated_env(domain_id: int | None = None) -> dict[str, str]:
+def isolated_env(domain_id: int | None = None, tag: str | None = None) -> dict[str, str]:
     """Environment variables for child processes: loopback-only DDS on a (random) domain.
 
     Merge into a child's environment: ``subprocess.Popen(..., env={**os.environ, **isolated_env()})``.
     The same dict also confines a sourced ROS 2 (rmw_cyclonedds) to this domain and interface.
+    ``tag`` (random by default) is Cyclone's domain tag: two graphs that draw the same domain id
+    (1 in 201 for two sessions started side by side) still never see each other's topics.
     """
     if domain_id is None:
         domain_id = random.randint(30, 230)  # avoid the low ids labs use; 232 is the port-map limit
     if not 0 <= domain_id <= 232:
         raise ValueError(f"isolated_env: domain_id must be in 0..232, got {domain_id}")
+    tag = secrets.token_hex(8) if tag is None else tag
+    if not tag.isalnum():
+        raise ValueError(f"isolated_env: tag must be alphanumeric, got {tag!r}")
     return {
         "ROS_DOMAIN_ID": str(domain_id),
-        "CYCLONEDDS_URI": LOOPBACK_CONFIG,
+        "CYCLONEDDS_URI": LOOPBACK_CONFIG.replace("<Discovery>", f"<Discovery><Tag>{tag}</Tag>", 1),
         "ROS_LOCALHOST_ONLY": "1",
         "RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp",
     }

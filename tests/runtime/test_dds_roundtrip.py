@@ -7,6 +7,7 @@ process decodes it and publishes it again on ``echo_out/...``; we compare what c
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import pathlib
 import time
 
@@ -126,3 +127,23 @@ def test_ros_discovery_info_lists_nodes_and_entities(runtime):
     assert len(alpha.writer_gid_seq) == 1 and len(alpha.reader_gid_seq) == 1
     assert alpha.writer_gid_seq[0].data[:16].tobytes() == pub._impl.writer.guid.bytes
     assert infos[0].gid.data[:16].tobytes() == runtime.backend.dp.guid.bytes
+
+
+def test_graphs_on_the_same_domain_with_other_tags_never_meet(runtime, dds_env, tmp_path):
+    """Two sessions side by side may draw the same random domain id; their domain tags differ."""
+    from robot_stack.runtime.dds import isolated_env
+    from robot_stack.runtime.process import wait_for
+
+    same_domain = {**dds_env, **isolated_env(int(dds_env["ROS_DOMAIN_ID"]))}
+    assert same_domain["CYCLONEDDS_URI"] != dds_env["CYCLONEDDS_URI"]
+    log_path = tmp_path / "echo.log"
+    echo = start_node("echo", env=same_domain, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+    try:
+        assert wait_for(lambda: "started (cyclonedds backend)" in log_path.read_text(), timeout_s=30)
+        prober = runtime.create_node(Prober)
+        met = lambda: any(p.get_subscription_count() > 0 for p in prober.pubs.values())  # noqa: E731
+        assert not runtime.spin_until(met, 5), "a graph with another domain tag matched our topics"
+    finally:
+        assert stop_process(echo) == 0
+    with pytest.raises(ValueError, match="alphanumeric"):
+        isolated_env(tag="a<b")

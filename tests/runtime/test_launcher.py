@@ -27,6 +27,14 @@ def _gone(pid: int) -> bool:
     return False
 
 
+def _zombie(pid: int) -> bool:
+    """Exited but not reaped (an orphan's new parent may be a container init that never reaps)."""
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def test_required_node_death_stops_all(dds_env):
     graph = {"nodes": [
         {"name": "a", "node": "talker", "params": {"rate_hz": 5}},
@@ -77,6 +85,31 @@ def test_cli_ctrl_c_stops_all_children_and_escalates(dds_env, tmp_path):
                 os.kill(pid, signal.SIGKILL)
     assert "stubborn still running: sending SIGTERM" in rest
     assert all(_gone(pid) for pid in pids.values())
+
+
+def test_nodes_do_not_outlive_a_killed_launcher(dds_env, tmp_path):
+    """SIGKILL gives the launcher no chance to stop its children: the kernel's parent-death signal does."""
+    graph = tmp_path / "graph.yaml"
+    graph.write_text(yaml.safe_dump({"nodes": [{"name": "talk", "node": "talker", "params": {"rate_hz": 5}}]}))
+    proc = subprocess.Popen([sys.executable, "-m", "robot_stack.cli", "up", str(graph)],
+                            env=dds_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pid = None
+    try:
+        for line in proc.stdout:
+            m = re.match(r"\[launcher\] started node 'talk' \(talker\) pid (\d+)", line)
+            if m:
+                pid = int(m.group(1))
+            if pid and "[talk] [INFO]" in line:
+                break
+        assert pid is not None and not _gone(pid)
+        proc.kill()
+        proc.wait(10)
+        assert wait_for(lambda: _gone(pid) or _zombie(pid), timeout_s=10), "the node outlived its launcher"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if pid and not _gone(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_respawn_kill_and_restart(dds_env, tmp_path):
