@@ -369,7 +369,11 @@ class SuccessClassifier(abc.ABC):
         for i, t in enumerate(self.tasks):
             m = idx == i
             if not m.any() or y[m].sum() == 0:
-                per_task[t.id] = {"threshold": self.thresholds[t.id], "n": int(m.sum()), "note": "no held-out positives; threshold kept"}
+                # Nothing shows the target precision is reached at any threshold: never say success
+                # (a false "done" teaches the policy the wrong thing) until successes are labelled.
+                self.thresholds[t.id] = 1.0
+                per_task[t.id] = {"threshold": 1.0, "n": int(m.sum()), "attainable": False,
+                                  "note": "no held-out positives: threshold 1.0 (never says success); label some successes"}
                 continue
             choice = cal.threshold_for_precision(probs[m], y[m], target_precision, min_threshold)
             self.thresholds[t.id] = choice.threshold

@@ -89,8 +89,9 @@ def threshold_for_precision(
     """Lowest threshold (highest recall) whose precision on (probs, labels) is >= target_precision.
 
     probs, labels: (N,). Candidates are the observed probabilities >= min_threshold. When no
-    candidate reaches the target, the threshold is placed just above the largest probability
-    (the classifier never says success) and `attainable` is False.
+    candidate reaches the target, the threshold is 1.0 (the classifier never says success: just
+    above the largest held-out probability was not enough, since a poorly separated classifier's
+    online probabilities drift past it) and `attainable` is False.
     """
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 1 or probs.size == 0:
@@ -107,9 +108,7 @@ def threshold_for_precision(
     last_of_tie = np.append(p_sorted[1:] != p_sorted[:-1], True)
     ok = last_of_tie & (p_sorted >= min_threshold) & (tp / k >= target_precision - 1e-12)
     if not np.any(ok):
-        top = float(p_sorted[0]) if probs.size else 1.0
-        return ThresholdChoice(threshold=float(min(1.0, max(min_threshold, np.nextafter(top, 2.0)))),
-                               precision=float("nan"), recall=0.0, attainable=False)
+        return ThresholdChoice(threshold=1.0, precision=float("nan"), recall=0.0, attainable=False)
     i = int(np.flatnonzero(ok)[-1])
     return ThresholdChoice(threshold=float(p_sorted[i]), precision=float(tp[i] / k[i]),
                            recall=float(tp[i] / n_pos) if n_pos else float("nan"), attainable=True)

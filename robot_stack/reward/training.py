@@ -26,13 +26,22 @@ class RewardDataConfig:
     sources: tuple[str, ...] = ("scripted", "human")  # outcome sources trusted as labels for training
     max_episodes: int = 0  # newest episodes to use (0 = all)
     reverse_frames: int = 3  # reset-free pairs: first/last frames of a successful episode labelled for the reverse task (0 = off)
+    margin_frames: int = 3  # frames just before a success onset kept out of the negatives: 3 for classifier-ended episodes (onset uncertain), 0 for scripted ones (onset exact)
 
     def __post_init__(self) -> None:
         bad = set(self.sources) - {"scripted", "human", "classifier"}
         if bad:
             raise ValueError(f"sources must be among scripted/human/classifier, got {sorted(bad)}")
-        if self.max_episodes < 0 or self.reverse_frames < 0:
-            raise ValueError(f"max_episodes and reverse_frames must be >= 0, got {self.max_episodes}, {self.reverse_frames}")
+        if self.max_episodes < 0 or self.reverse_frames < 0 or self.margin_frames < 0:
+            raise ValueError("max_episodes, reverse_frames and margin_frames must be >= 0, got "
+                             f"{self.max_episodes}, {self.reverse_frames}, {self.margin_frames}")
+
+
+    def label_rule(self):
+        """The ``reward_vlm.LabelRule`` these settings imply."""
+        from reward_vlm import LabelRule
+
+        return LabelRule(margin_frames=self.margin_frames)
 
 
 def labelled_episodes(store, task_ids: Sequence[str], cfg: RewardDataConfig, reverse: dict[str, str] | None = None) -> list:
@@ -84,7 +93,7 @@ def train_from_store(store, tasks: Sequence, out_root: str | pathlib.Path, data_
     if len(episodes) < 4:
         raise ValueError(f"only {len(episodes)} labelled episodes of tasks {task_ids} with a camera "
                          f"{data_cfg.camera!r} in the store; need at least 4")
-    frames = build_labelled_frames(episodes, tasks)
+    frames = build_labelled_frames(episodes, tasks, data_cfg.label_rule())
     out_root = pathlib.Path(out_root)
     existing = version_dirs(out_root)
     version = int(existing[-1].name[1:]) + 1 if existing else 1
@@ -113,9 +122,9 @@ def retrain_from_human_labels(store, classifier_root: str | pathlib.Path, data_c
                                                                      include_eval=True, sources=("human",)))
     if not human:
         raise ValueError("no human-labelled episodes in the store: label some in the dashboard first")
-    frames = build_labelled_frames(human, clf.tasks)
+    frames = build_labelled_frames(human, clf.tasks, data_cfg.label_rule())
     replay_eps = labelled_episodes(store, clf.task_ids, RewardDataConfig(camera=data_cfg.camera, sources=("scripted",)))
-    replay = build_labelled_frames(replay_eps, clf.tasks) if replay_eps else None
+    replay = build_labelled_frames(replay_eps, clf.tasks, data_cfg.label_rule()) if replay_eps else None
     tasks = [clf.task_ids[i] for i in frames.task_ids]
     new = retrain_on_disagreements(clf, frames.images, frames.labels.astype(np.int64), tasks, upweight=upweight, replay=replay)
     target = next_version_dir(classifier_root, new.version)

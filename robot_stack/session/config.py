@@ -19,10 +19,13 @@ class RewardSetup:
     classifier: str = ""  # existing classifier (artefact dir, version root or VLM hub id); '' = train one from prior data
     epochs: int = 15  # training epochs when training from prior data
     target_precision: float = 0.99  # per-task threshold chosen for this held-out precision
+    margin_frames: int = 0  # frames before a success onset kept out of the negatives: 0 suits the scripted prior data it trains on (onset exact; "cube held above the bowl" must be a negative)
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.margin_frames < 0:
+            raise ValueError(f"margin_frames must be >= 0, got {self.margin_frames}")
         if not 0.5 <= self.target_precision <= 1.0:
             raise ValueError(f"target_precision must be in [0.5, 1], got {self.target_precision}")
 
@@ -37,7 +40,7 @@ class SessionConfig:
     arm_config: str = "{}"  # JSON arm-config overrides for a real arm, e.g. {"host": "172.16.0.2"}
     camera_driver: str = "sim"  # camera driver: sim, realsense, opencv
     camera_config: str = "{}"  # JSON camera-config overrides, e.g. {"serial": "0123"}
-    cameras: tuple[str, ...] = ("front",)  # camera names (one camera node each)
+    cameras: tuple[str, ...] = ("front", "wrist")  # camera names (one camera node each; the policy sees all, the classifier the first)
     robot_id: str = "sim-widowx250"  # this robot's group in the store
     seed: int = 0  # scene layout and learner seed
     image_size: int = 64  # camera frames and policy input (square side)

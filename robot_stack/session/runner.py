@@ -158,7 +158,7 @@ class Session:
 
         c = self.cfg
         target, summary = train_from_store(
-            self._store(), [self.forward, self.backward], self.paths.classifier, RewardDataConfig(camera=c.cameras[0]),
+            self._store(), [self.forward, self.backward], self.paths.classifier, RewardDataConfig(camera=c.cameras[0], margin_frames=c.reward.margin_frames),
             RewardTrainConfig(image_size=c.image_size, epochs=c.reward.epochs, target_precision=c.reward.target_precision,
                               seed=c.seed))
         rep = summary["report"]

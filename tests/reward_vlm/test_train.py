@@ -41,3 +41,13 @@ def test_config_errors():
         RewardTrainConfig(family="vlm_yesno")
     with pytest.raises(ValueError, match="family"):
         RewardTrainConfig(family="svm")
+
+
+def test_a_task_without_held_out_successes_never_says_success(ring_data):
+    """No held-out positive shows any threshold reaches the precision target: the classifier must
+    not claim success for that task (the old 0.5 default fired on an uncalibrated model)."""
+    x, y, _, _ = ring_data
+    clf = ConvSuccessClassifier([("in", "put the cube in the bowl")], seed=0)
+    summary = clf.calibrate(x[:16], np.zeros(16), 0, target_precision=0.99)
+    assert clf.thresholds["in"] == 1.0 and summary["tasks"]["in"]["attainable"] is False
+    assert not clf.decide(x, 0)[1].any()

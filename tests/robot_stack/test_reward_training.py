@@ -43,3 +43,22 @@ def test_successful_episodes_also_label_the_reverse_task(tmp_path):
         train, held = split_by_episode(data, 0.5, seed)
         assert set(train.episode.tolist()).isdisjoint(held.episode.tolist())
         assert len(train) + len(held) == len(data) and {len(train), len(held)} == {len(data.subset(data.episode == 0)), 8}
+
+
+
+def test_margin_frames_decide_whether_frames_just_before_success_are_negatives(tmp_path):
+    """Scripted episodes know their success onset exactly (margin 0: "cube held just above the
+    bowl" is a negative); classifier-ended ones keep a margin of unlabelled frames before it."""
+    store = EpisodeStore.create(tmp_path / "s.zarr")
+    w = store.writer("r", {}, {"front": (8, 8)}, 3)
+    record(w, FWD, "success", "scripted", n=16)
+    w.close()
+    negatives = {}
+    for margin in (0, 3):
+        cfg = RewardDataConfig(reverse_frames=0, margin_frames=margin)
+        data = build_labelled_frames(labelled_episodes(store, [FWD.id, BWD.id], cfg), [FWD, BWD], cfg.label_rule())
+        negatives[margin] = set(data.frame[data.labels == 0].tolist())
+    first_positive = 16 - LabelRule().positive_frames
+    assert negatives[0] - negatives[3] == {first_positive - 3, first_positive - 2, first_positive - 1}
+    with np.testing.assert_raises(ValueError):
+        RewardDataConfig(margin_frames=-1)
