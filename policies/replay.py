@@ -29,6 +29,7 @@ class ReplayConfig:
     reward_neg: float = 0.0  # the sparse reward of a failed step (Cal-QL r_neg): all-failure episodes get r_neg/(1-gamma)
     sparse_reward: bool = True  # apply Cal-QL's all-failure rule (every reward == reward_neg -> r_neg/(1-gamma))
     truncation_tail: Literal["failure", "zero"] = "failure"  # value after a truncated end: "failure" = r_neg/(1-gamma) forever (a lower bound), "zero"
+    end_at_first_success: bool = True  # sparse rewards: an episode's transitions end at its first rewarded step (terminal there), as a classifier-ended online episode does; steps recorded after it (e.g. a scripted demo's settle frames, kept for the classifier) are dropped
 
     def __post_init__(self) -> None:
         if self.capacity < 2:
@@ -156,6 +157,7 @@ class ReplayBuffer:
         if terminal[-1] and truncated[-1]:
             raise ValueError("the last step is both terminal and truncated; pick one")
         images = self._episode_images(arrays, T)
+        cfg = self.config
 
         final_state = arrays.get("final_state")
         has_final = final_state is not None
@@ -165,10 +167,18 @@ class ReplayBuffer:
         else:
             final_state = state[-1:]
             final_images = {k: v[-1:] for k, v in images.items()}
+        hits = np.flatnonzero(reward > cfg.reward_neg) if cfg.sparse_reward and cfg.end_at_first_success else []
+        if len(hits) and hits[0] < T - 1:
+            # Rewarded steps after the first would tell the critic that lingering in success is
+            # worth several rewards where online episodes (ended by the classifier) give one.
+            T = int(hits[0]) + 1
+            final_state, final_images, has_final = state[T:T + 1], {k: v[T:T + 1] for k, v in images.items()}, True
+            state, action, reward, intervention, task = state[:T], action[:T], reward[:T], intervention[:T], task[:T]
+            images = {k: v[:T] for k, v in images.items()}
+            terminal, truncated = np.arange(T) == T - 1, np.zeros(T, dtype=bool)
         obs_state = np.concatenate([state, final_state], axis=0)
         obs_images = {k: np.concatenate([v, final_images[k]], axis=0) for k, v in images.items()}
 
-        cfg = self.config
         mc = mc_return_to_go(
             reward, cfg.gamma, terminal_end=bool(terminal[-1]), reward_neg=cfg.reward_neg,
             sparse_reward=cfg.sparse_reward, truncation_tail=cfg.truncation_tail,

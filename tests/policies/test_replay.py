@@ -50,6 +50,21 @@ def test_sample_keys_dtypes_and_next_obs():
     np.testing.assert_array_equal(b["task"], (b["state"][:, 0] >= 100).astype(int))
 
 
+def test_an_episode_ends_at_its_first_success():
+    """A scripted demo records settle frames after its first success (for the classifier), each
+    with reward 1; online episodes end at the success. For the critic both end there."""
+    buf = ReplayBuffer(capacity=100, gamma=0.9)
+    buf.add_episode(episode(6, start=10, terminal=True, reward=[0, 0, 0, 1, 1, 1]))
+    assert len(buf) == 4 and buf.steps_added == 4
+    b = buf.sample(200, np.random.default_rng(0))
+    assert set(b["state"][:, 0]) == {10.0, 11.0, 12.0, 13.0}
+    assert (b["done"] == (b["state"][:, 0] == 13)).all() and b["reward"].sum() == (b["state"][:, 0] == 13).sum()
+    np.testing.assert_allclose(b["mc_return"], 0.9 ** (13 - b["state"][:, 0]), rtol=1e-6)  # one reward, not 2.71
+    keep_all = ReplayBuffer(ReplayConfig(capacity=100, gamma=0.9, end_at_first_success=False))
+    keep_all.add_episode(episode(6, start=10, terminal=True, reward=[0, 0, 0, 1, 1, 1]))
+    assert len(keep_all) == 6
+
+
 def test_truncation_is_not_done_and_last_step_needs_final_obs():
     buf = ReplayBuffer(capacity=100)
     buf.add_episode(episode(5, terminal=False))
