@@ -1,8 +1,9 @@
 """Benchmark: does an autonomous reset-free session improve the policy? (sim cube <-> bowl)
 
-1. prepare a session in a run dir: scripted prior data (100 demos per task by default), the
-   success classifier, a BC policy (``--bc-init-updates``) and offline Cal-QL started from it
-   with the image encoder fixed and a BC regulariser (``--bc-weight``);
+1. prepare a session in a run dir: scripted prior data (100 demos per task by default, front +
+   wrist cameras), the success classifier (front camera), a filtered-BC policy
+   (``--bc-init-updates``) and offline Cal-QL started from it with the image encoder fixed and a
+   BC regulariser on successful steps (``--bc-weight``);
 2. evaluate the pre-trained Cal-QL policy by ground truth in sim, and the BC policy (the
    baseline: same prior data);
 3. run the whole node graph (separate processes, classifier reward, no human) until it has
@@ -14,7 +15,7 @@ Prints one JSON object as its last line: forward_success_pretrained, forward_suc
 backward_success_finetuned, online_steps, human_resets (alerts that asked for a person; must be
 0), bc_baseline_success, plus timings and settings. ``--quick`` is a smoke run (minutes, tiny).
 
-    python bench/session.py                 # CPU-sized default (~35 min on 2 cores: BC 10k updates ~13 min)
+    python bench/session.py                 # CPU-sized default: prepare ~10 min on 2 cores, then 3,000 online steps
     python bench/session.py --device cuda --preset gpu --online-steps 30000
 """
 
@@ -38,12 +39,13 @@ def main() -> int:
     p.add_argument("--run-dir", default="", help="run directory (default: a temporary one)")
     p.add_argument("--online-steps", type=int, default=3000, help="robot steps to record online")
     p.add_argument("--pretrain-updates", type=int, default=1000, help="offline updates (Cal-QL and BC)")
-    p.add_argument("--bc-init-updates", type=int, default=10000,
+    p.add_argument("--bc-init-updates", type=int, default=2500,
                    help="BC updates before Cal-QL; Cal-QL starts from that policy with its image encoder fixed "
                         "(0 = Cal-QL from scratch; the BC baseline then trains --pretrain-updates)")
     p.add_argument("--bc-weight", type=float, default=10.0, help="BC regulariser of the Cal-QL actor")
     p.add_argument("--demos-per-task", type=int, default=100, help="scripted demos per task in the prior data")
     p.add_argument("--eval-episodes", type=int, default=20, help="ground-truth rollouts per evaluation")
+    p.add_argument("--cameras", nargs="+", default=["front", "wrist"], help="cameras the policy sees (the classifier: the first)")
     p.add_argument("--preset", default="cpu", choices=["cpu", "gpu"], help="learner size preset")
     p.add_argument("--device", default="auto", help="torch device of the learner")
     p.add_argument("--timeout-s", type=float, default=3 * 3600, help="stop the online phase after this long")
@@ -68,7 +70,7 @@ def main() -> int:
     prior = (PriorDataConfig(demos_per_task=2, failures_per_task=1) if args.quick
              else PriorDataConfig(demos_per_task=args.demos_per_task, failures_per_task=max(1, args.demos_per_task // 3)))
     cfg = SessionConfig(
-        run_dir=str(run_dir), image_size=image, prior=prior, pretrain_updates=args.pretrain_updates,
+        run_dir=str(run_dir), image_size=image, prior=prior, cameras=tuple(args.cameras), pretrain_updates=args.pretrain_updates,
         reward=RewardSetup(epochs=2 if args.quick else 15), dashboard=DashboardConfig(port=0),
         policy=PolicySpec(preset=args.preset, device=args.device, batch_size=16 if args.quick else 0,
                           bc_weight=args.bc_weight, freeze_image_encoder=args.bc_init_updates > 0),
@@ -149,6 +151,8 @@ def main() -> int:
         "calql_pretrain_updates": args.pretrain_updates,
         "bc_weight": args.bc_weight,
         "demos_per_task": prior.demos_per_task,
+        "cameras": list(cfg.cameras),
+        "bc_data": cfg.policy.bc_data,
         "preset": args.preset,
         "device": args.device,
         "quick": args.quick,
