@@ -89,9 +89,9 @@ def threshold_for_precision(
     """Lowest threshold (highest recall) whose precision on (probs, labels) is >= target_precision.
 
     probs, labels: (N,). Candidates are the observed probabilities >= min_threshold. When no
-    candidate reaches the target, the threshold is 1.0 (the classifier never says success: just
-    above the largest held-out probability was not enough, since a poorly separated classifier's
-    online probabilities drift past it) and `attainable` is False.
+    candidate reaches the target, the threshold is 1.0 (the classifier never says success; just
+    above the largest held-out probability would still fire on any frame it is a little more sure
+    of) and `attainable` is False.
     """
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 1 or probs.size == 0:

@@ -36,7 +36,6 @@ class RewardDataConfig:
             raise ValueError("max_episodes, reverse_frames and margin_frames must be >= 0, got "
                              f"{self.max_episodes}, {self.reverse_frames}, {self.margin_frames}")
 
-
     def label_rule(self):
         """The ``reward_vlm.LabelRule`` these settings imply."""
         from reward_vlm import LabelRule
