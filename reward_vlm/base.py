@@ -368,13 +368,14 @@ class SuccessClassifier(abc.ABC):
         per_task = {}
         for i, t in enumerate(self.tasks):
             m = idx == i
-            if not m.any() or y[m].sum() == 0:
+            if not m.any():
                 # Nothing shows the target precision is reached at any threshold: never say success
-                # (a false "done" teaches the policy the wrong thing) until successes are labelled.
+                # (a false "done" teaches the policy the wrong thing) until frames are labelled.
                 self.thresholds[t.id] = 1.0
-                per_task[t.id] = {"threshold": 1.0, "n": int(m.sum()), "attainable": False,
-                                  "note": "no held-out positives: threshold 1.0 (never says success); label some successes"}
+                per_task[t.id] = {"threshold": 1.0, "n": 0, "attainable": False,
+                                  "note": "no held-out frames: threshold 1.0 (never says success)"}
                 continue
+            # Without held-out positives the target is unattainable: threshold 1.0, attainable False.
             choice = cal.threshold_for_precision(probs[m], y[m], target_precision, min_threshold)
             self.thresholds[t.id] = choice.threshold
             per_task[t.id] = {**dataclasses.asdict(choice), "n": int(m.sum())}
