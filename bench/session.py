@@ -1,7 +1,8 @@
 """Benchmark: does an autonomous reset-free session improve the policy? (sim cube <-> bowl)
 
 1. prepare a session in a run dir: scripted prior data (100 demos per task by default, front +
-   wrist cameras), the success classifier (front camera), a filtered-BC policy
+   wrist cameras), the success classifier (both cameras side by side, plus simulator-labelled
+   snapshots with decoys), a filtered-BC policy
    (``--bc-init-updates``) and offline Cal-QL started from it with the image encoder fixed and a
    BC regulariser on successful steps (``--bc-weight``);
 2. evaluate the pre-trained Cal-QL policy by ground truth in sim, and the BC policy (the
@@ -13,7 +14,8 @@
 
 Prints one JSON object as its last line: forward_success_pretrained, forward_success_finetuned,
 backward_success_finetuned, online_steps, human_resets (alerts that asked for a person; must be
-0), bc_baseline_success, plus timings and settings. ``--quick`` is a smoke run (minutes, tiny).
+0), bc_baseline_success, forward_online_vs_ground_truth (online forward episodes the classifier
+credited, truly succeeded, credited falsely, missed), plus timings and settings. ``--quick`` is a smoke run (minutes, tiny).
 
     python bench/session.py                 # CPU-sized default: prepare ~10 min on 2 cores, then 3,000 online steps
     python bench/session.py --device cuda --preset gpu --online-steps 30000
@@ -45,7 +47,7 @@ def main() -> int:
     p.add_argument("--bc-weight", type=float, default=10.0, help="BC regulariser of the Cal-QL actor")
     p.add_argument("--demos-per-task", type=int, default=100, help="scripted demos per task in the prior data")
     p.add_argument("--eval-episodes", type=int, default=20, help="ground-truth rollouts per evaluation")
-    p.add_argument("--cameras", nargs="+", default=["front", "wrist"], help="cameras the policy sees (the classifier: the first)")
+    p.add_argument("--cameras", nargs="+", default=["front", "wrist"], help="cameras the policy and the classifier see")
     p.add_argument("--preset", default="cpu", choices=["cpu", "gpu"], help="learner size preset")
     p.add_argument("--device", default="auto", help="torch device of the learner")
     p.add_argument("--timeout-s", type=float, default=3 * 3600, help="stop the online phase after this long")
@@ -107,6 +109,16 @@ def main() -> int:
             return 0
         return sum(e.length for e in eps if not e.eval)
 
+    def credited_forward() -> dict:
+        """Online forward training episodes: successes the classifier credited vs the simulator's ground truth."""
+        eps = [e for e in EpisodeStore.open(session.paths.store, read_only=True).episodes(robot=cfg.robot_id)
+               if e.phase == "forward" and not e.eval]
+        truth = [bool((e.extra or {}).get("ground_truth")) for e in eps]
+        credited = [e.outcome == "success" for e in eps]
+        return {"episodes": len(eps), "credited": sum(credited), "true": sum(truth),
+                "credited_but_false": sum(c and not t for c, t in zip(credited, truth)),
+                "missed": sum(t and not c for c, t in zip(credited, truth))}
+
     def count_alerts() -> int:
         """Alerts the actor raised (each asks for a person) in this run's log."""
         path = session.paths.logs / "actor.log"
@@ -143,6 +155,8 @@ def main() -> int:
         "human_resets": alerts,
         "bc_baseline_success": bc_success,
         "policy_version_finetuned": finetuned.version,
+        # reward hacking and missed successes show here first: the policy learns what the classifier credits
+        "forward_online_vs_ground_truth": credited_forward(),
         "faults": sum(1 for e in events if e.get("event") == "fault"),
         "prepare_s": round(prepare_s, 1),
         "online_s": round(online_s, 1),

@@ -17,7 +17,7 @@ from reward_vlm.artifacts import FAMILIES, load_classifier, read_meta
 from reward_vlm.base import Prediction, SuccessClassifier, TrainConfig, TrainStats, check_images
 from reward_vlm.calibration import EvalReport, ThresholdChoice, evaluate, fit_temperature, reliability_plot_png, threshold_for_precision
 from reward_vlm.cnn import ConvClassifierConfig, ConvSuccessClassifier
-from reward_vlm.data import Episode, LabelledFrames, LabelRule, build_labelled_frames
+from reward_vlm.data import Episode, LabelledFrames, LabelRule, build_labelled_frames, tile_views
 from reward_vlm.errors import ClassifierLoadError, RewardInputError, UnknownTaskError
 from reward_vlm.retrain import retrain_on_disagreements
 from reward_vlm.tasks import Task
@@ -31,6 +31,6 @@ __all__ = [
     "EvalReport", "LabelRule", "LabelledFrames", "Prediction", "RewardInputError", "SuccessClassifier", "Task",
     "ThresholdChoice", "TrainConfig", "TrainStats", "UnknownTaskError", "build_labelled_frames", "check_images",
     "evaluate", "fit_temperature", "load_classifier", "read_meta", "reliability_plot_png", "retrain_on_disagreements",
-    "threshold_for_precision", "RewardTrainConfig", "new_classifier", "next_version_dir", "split_by_episode",
+    "threshold_for_precision", "tile_views", "RewardTrainConfig", "new_classifier", "next_version_dir", "split_by_episode",
     "train_classifier", "version_dirs",
 ]

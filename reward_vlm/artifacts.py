@@ -109,6 +109,7 @@ def load_classifier(path_or_hub_id: str | os.PathLike, *, tasks: Sequence[Any] |
         _verify_files(path, meta)
         try:
             clf = cls._load(path, meta, device)
+            clf.views = tuple(meta.get("views") or ())
         except ClassifierLoadError:
             raise
         except Exception as e:  # noqa: BLE001 - wrap library errors with the path that caused them

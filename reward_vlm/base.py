@@ -147,7 +147,11 @@ class SuccessClassifier(abc.ABC):
     """P(task done | frame). Subclasses implement the `_hooks`; everything public lives here.
 
     Attributes kept in the artefact: `tasks`, `temperature` (applied to logits), per-task
-    `thresholds`, `version` (incremented by retraining), `parent_version` and `metrics`.
+    `thresholds`, `version` (incremented by retraining), `parent_version`, `metrics` and `views`.
+
+    `views`: the cameras whose frames were put side by side (`tile_views`, in this order) to make
+    each training image; () or one camera means frames of a single camera. A classifier trained
+    on several views must be given frames tiled the same way.
     """
 
     family: ClassVar[str] = ""
@@ -156,7 +160,7 @@ class SuccessClassifier(abc.ABC):
 
     def __init__(self, tasks: Sequence[Any], *, device: str = "cpu", temperature: float = 1.0,
                  thresholds: dict[str, float] | None = None, version: int = 1,
-                 parent_version: int | None = None, metrics: dict | None = None) -> None:
+                 parent_version: int | None = None, metrics: dict | None = None, views: Sequence[str] = ()) -> None:
         self.tasks: tuple[Task, ...] = as_tasks(tasks)
         self.device = resolve_device(device)
         self.temperature = float(temperature)
@@ -165,6 +169,7 @@ class SuccessClassifier(abc.ABC):
         self.version = int(version)
         self.parent_version = parent_version
         self.metrics: dict = dict(metrics or {})
+        self.views: tuple[str, ...] = tuple(views)
 
     # ------------------------------------------------------------------ family hooks
     @abc.abstractmethod
@@ -412,6 +417,7 @@ class SuccessClassifier(abc.ABC):
             "temperature": self.temperature,
             "thresholds": dict(self.thresholds),
             "metrics": self.metrics,
+            "views": list(self.views),
             "config": self._family_config(),
         }
 

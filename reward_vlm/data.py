@@ -143,3 +143,18 @@ def build_labelled_frames(episodes: Iterable[Episode], tasks: Sequence[Any], rul
         raise RewardInputError("no labelled frames: every episode had an unknown outcome and no human frame labels")
     return LabelledFrames(np.concatenate(imgs), np.concatenate(labels), np.concatenate(tids), np.concatenate(weights),
                           np.concatenate(eps), np.concatenate(frames), np.concatenate(human))
+
+
+def tile_views(views: Sequence[np.ndarray]) -> np.ndarray:
+    """Frames of several cameras side by side, one image per time step (multi-view classifiers).
+
+    views: per camera, (..., H, W, 3) uint8 frames of the same shape (one frame or a time-major
+    stack). Returns (..., H, len(views) * W, 3): the first camera on the left. One view is
+    returned as it is.
+    """
+    if not views:
+        raise RewardInputError("tile_views needs at least one camera's frames")
+    shapes = {np.shape(v) for v in views}
+    if len(shapes) != 1:
+        raise RewardInputError(f"tile_views needs frames of one shape from every camera, got {sorted(shapes)}")
+    return views[0] if len(views) == 1 else np.concatenate(views, axis=-2)

@@ -2,7 +2,9 @@
 
 For each new set of frames it scores every task of the pair in ONE batch (cameras x tasks) and
 publishes, per task, ``reward/success`` = [prob, threshold, decision, model_version] with the task
-id as the layout label. With several cameras the probability is their mean. The classifier is
+id as the layout label. With several cameras the probability is their mean, unless the classifier
+was trained on those cameras' frames side by side (its ``views``): then the node tiles the newest
+frame of each the same way and scores one image. The classifier is
 loaded (and smoke-tested) at start-up, so a missing or corrupt model stops the node at once
 rather than mid-session; a newer version in the classifier directory (e.g. after retraining on
 human labels) is picked up while running, and a bad new version is refused with the old one kept.
@@ -23,7 +25,7 @@ class RewardNodeConfig:
     """Which classifier scores which cameras and tasks."""
 
     classifier: str = "classifier"  # artefact dir, a root of versions v0001/v0002/..., or a VLM hub id / dir
-    cameras: tuple[str, ...] = ("front",)  # cameras scored (topics camera/<name>/image)
+    cameras: tuple[str, ...] = ("front",)  # cameras scored (topics camera/<name>/image); a multi-view classifier needs exactly its views, in order
     tasks: tuple[str, ...] = ()  # task ids to score; empty = every task the classifier knows
     rate_hz: float = 10.0  # most scoring passes per second (camera rate or below)
     reload_every_s: float = 10.0  # how often to look for a newer classifier version (0 = never)
@@ -55,6 +57,7 @@ class RewardNode(Node):
         cfg: RewardNodeConfig = self.cfg
         self.loaded_from = resolve_classifier_dir(cfg.classifier)
         self.classifier = self._load(self.loaded_from)  # raises ClassifierLoadError: the node exits at start-up
+        self._check_views(self.classifier, self.loaded_from)
         self.tasks = list(cfg.tasks) or list(self.classifier.task_ids)
         unknown = sorted(set(self.tasks) - set(self.classifier.task_ids))
         if unknown:
@@ -78,6 +81,12 @@ class RewardNode(Node):
 
         return load_classifier(path, device=self.cfg.device)
 
+    def _check_views(self, clf, where: str) -> None:
+        """A multi-view classifier scores its cameras tiled in its order: anything else is a config error."""
+        if len(clf.views) > 1 and tuple(clf.views) != tuple(self.cfg.cameras):
+            raise ValueError(f"reward: the classifier at {where} sees cameras {list(clf.views)} side by side; "
+                             f"set the node's cameras to exactly those (got {list(self.cfg.cameras)})")
+
     def on_image(self, cam: str, msg: msgs.Image) -> None:
         self._frames[cam] = msg.to_numpy()
         self._fresh = True
@@ -87,10 +96,15 @@ class RewardNode(Node):
         if not self._fresh or any(c not in self._frames for c in cams):
             return
         self._fresh = False
-        frames = np.stack([self._frames[c] for c in cams])  # (C, H, W, 3)
-        n_cams, n_tasks = len(cams), len(self.tasks)
+        if len(self.classifier.views) > 1:
+            from reward_vlm import tile_views
+
+            frames = tile_views([self._frames[c] for c in cams])[None]  # (1, H, C*W, 3)
+        else:
+            frames = np.stack([self._frames[c] for c in cams])  # (C, H, W, 3), scored one by one
+        n_cams, n_tasks = frames.shape[0], len(self.tasks)
         images = np.repeat(frames, n_tasks, axis=0)  # (C*T, H, W, 3): camera-major
-        task_ids = [t for _ in cams for t in self.tasks]
+        task_ids = [t for _ in range(n_cams) for t in self.tasks]
         probs = self.classifier.predict(images, task_ids).reshape(n_cams, n_tasks).mean(axis=0)
         thresholds = self.classifier.thresholds_for(self.tasks, n_tasks)
         version = float(self.classifier.version or 0)
@@ -110,8 +124,12 @@ class RewardNode(Node):
             self.loaded_from = newest  # do not retry the same broken version every period
             return
         missing = sorted(set(self.tasks) - set(candidate.task_ids))
-        if missing:
-            self.get_logger().error(f"new classifier at {newest} lacks tasks {missing}; keeping the current one")
+        try:
+            if missing:
+                raise ValueError(f"it lacks tasks {missing}")
+            self._check_views(candidate, newest)
+        except ValueError as exc:
+            self.get_logger().error(f"new classifier at {newest} refused, keeping v{self.classifier.version}: {exc}")
             self.loaded_from = newest
             return
         self.classifier, self.loaded_from = candidate, newest

@@ -20,7 +20,7 @@ import numpy as np
 class RewardDataConfig:
     """Which store episodes become classifier training frames."""
 
-    camera: str = "front"  # camera whose frames the classifier learns from
+    cameras: tuple[str, ...] = ("front",)  # cameras the classifier sees: several are put side by side into one image (``reward_vlm.tile_views``), in this order
     robots: tuple[str, ...] = ()  # robot groups to read (empty = all)
     include_eval: bool = True  # evaluation episodes are fine for the classifier (their labels are as good)
     sources: tuple[str, ...] = ("scripted", "human")  # outcome sources trusted as labels for training
@@ -29,6 +29,8 @@ class RewardDataConfig:
     margin_frames: int = 3  # frames just before a success onset kept out of the negatives: 3 for classifier-ended episodes (onset uncertain), 0 for scripted ones (onset exact)
 
     def __post_init__(self) -> None:
+        if not self.cameras or len(set(self.cameras)) != len(self.cameras):
+            raise ValueError(f"cameras must name one or more distinct cameras, got {list(self.cameras)}")
         bad = set(self.sources) - {"scripted", "human", "classifier"}
         if bad:
             raise ValueError(f"sources must be among scripted/human/classifier, got {sorted(bad)}")
@@ -52,17 +54,17 @@ def labelled_episodes(store, task_ids: Sequence[str], cfg: RewardDataConfig, rev
     ones negatives. Without these frames the classifier only ever sees "done" at the end of a
     demonstration (arm just released) and misses a finished task when the arm is elsewhere.
     """
-    from reward_vlm import Episode
+    from reward_vlm import Episode, tile_views
 
     infos = [e for e in store.episodes() if e.task_id in set(task_ids) and e.outcome in ("success", "failure")
              and e.outcome_source in cfg.sources and (cfg.include_eval or not e.eval)
-             and (not cfg.robots or e.robot_id in cfg.robots) and cfg.camera in e.cameras]
+             and (not cfg.robots or e.robot_id in cfg.robots) and set(cfg.cameras) <= set(e.cameras)]
     if cfg.max_episodes:
         infos = infos[-cfg.max_episodes:]
     out = []
     for info in infos:
-        ep = store.read_episode(info, fields=[], cameras=[cfg.camera])
-        frames = ep.data["images"][cfg.camera]
+        ep = store.read_episode(info, fields=[], cameras=list(cfg.cameras))
+        frames = tile_views([ep.data["images"][c] for c in cfg.cameras])
         out.append(Episode(frames=frames, task=info.task_id, outcome=info.outcome == "success",
                            label_source=info.outcome_source, group=info.episode_id))
         k = cfg.reverse_frames
@@ -83,15 +85,20 @@ def reverse_map(tasks: Sequence) -> dict[str, str]:
 
 
 def train_from_store(store, tasks: Sequence, out_root: str | pathlib.Path, data_cfg: RewardDataConfig,
-                     train_cfg=None, progress: bool = True) -> tuple[pathlib.Path, dict]:
-    """Train, calibrate and save a new classifier version under ``out_root``; returns (dir, report)."""
+                     train_cfg=None, progress: bool = True, extra: Sequence = ()) -> tuple[pathlib.Path, dict]:
+    """Train, calibrate and save a new classifier version under ``out_root``; returns (dir, report).
+
+    ``extra``: more labelled ``reward_vlm.Episode``s (frames tiled like ``data_cfg.cameras``), e.g.
+    simulator-labelled scenes; they are split into training and calibration like the store's.
+    """
     from reward_vlm import build_labelled_frames, next_version_dir, train_classifier, version_dirs
 
     task_ids = [t.id if hasattr(t, "id") else t["id"] for t in tasks]
     episodes = labelled_episodes(store, task_ids, data_cfg, reverse_map(tasks))
     if len(episodes) < 4:
-        raise ValueError(f"only {len(episodes)} labelled episodes of tasks {task_ids} with a camera "
-                         f"{data_cfg.camera!r} in the store; need at least 4")
+        raise ValueError(f"only {len(episodes)} labelled episodes of tasks {task_ids} with cameras "
+                         f"{list(data_cfg.cameras)} in the store; need at least 4")
+    episodes += list(extra)
     frames = build_labelled_frames(episodes, tasks, data_cfg.label_rule())
     out_root = pathlib.Path(out_root)
     existing = version_dirs(out_root)
@@ -100,7 +107,7 @@ def train_from_store(store, tasks: Sequence, out_root: str | pathlib.Path, data_
     out_root.mkdir(parents=True, exist_ok=True)
     png = out_root / f"reliability-v{version:04d}.png"
     clf, report = train_classifier(frames, tasks, train_cfg, reliability_png=png, progress=progress)
-    clf.version = version
+    clf.version, clf.views = version, tuple(data_cfg.cameras)
     clf.save(target)
     summary = {"version": version, "dir": str(target), "episodes": len(episodes), "frames": len(frames),
                "positives": int(frames.labels.sum()), "report": report.as_dict(), "reliability_png": str(png)}
@@ -117,12 +124,13 @@ def retrain_from_human_labels(store, classifier_root: str | pathlib.Path, data_c
     if not versions:
         raise ValueError(f"no classifier versions under {classifier_root}; train one first")
     clf = load_classifier(versions[-1])
-    human = labelled_episodes(store, clf.task_ids, RewardDataConfig(camera=data_cfg.camera, robots=data_cfg.robots,
+    cameras = clf.views or data_cfg.cameras  # the views the classifier was trained on
+    human = labelled_episodes(store, clf.task_ids, RewardDataConfig(cameras=cameras, robots=data_cfg.robots,
                                                                      include_eval=True, sources=("human",)))
     if not human:
         raise ValueError("no human-labelled episodes in the store: label some in the dashboard first")
     frames = build_labelled_frames(human, clf.tasks, data_cfg.label_rule())
-    replay_eps = labelled_episodes(store, clf.task_ids, RewardDataConfig(camera=data_cfg.camera, sources=("scripted",)))
+    replay_eps = labelled_episodes(store, clf.task_ids, RewardDataConfig(cameras=cameras, sources=("scripted",)))
     replay = build_labelled_frames(replay_eps, clf.tasks, data_cfg.label_rule()) if replay_eps else None
     tasks = [clf.task_ids[i] for i in frames.task_ids]
     new = retrain_on_disagreements(clf, frames.images, frames.labels.astype(np.int64), tasks, upweight=upweight, replay=replay)

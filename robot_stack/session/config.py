@@ -19,13 +19,15 @@ class RewardSetup:
     classifier: str = ""  # existing classifier (artefact dir, version root or VLM hub id); '' = train one from prior data
     epochs: int = 15  # training epochs when training from prior data
     target_precision: float = 0.99  # per-task threshold chosen for this held-out precision
+    cameras: tuple[str, ...] = ()  # cameras the classifier sees side by side when it trains one (() = all the session's cameras; the first one for a given classifier)
+    sim_snapshots: int = 2000  # sim: varied scenes labelled by the simulator added to its training frames (the arm anywhere, decoy releases without the object)
     margin_frames: int = 0  # frames before a success onset kept out of the negatives: 0 suits the scripted prior data it trains on (onset exact; "cube held above the bowl" must be a negative)
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.margin_frames < 0:
-            raise ValueError(f"margin_frames must be >= 0, got {self.margin_frames}")
+        if self.margin_frames < 0 or self.sim_snapshots < 0:
+            raise ValueError(f"margin_frames and sim_snapshots must be >= 0, got {self.margin_frames}, {self.sim_snapshots}")
         if not 0.5 <= self.target_precision <= 1.0:
             raise ValueError(f"target_precision must be in [0.5, 1], got {self.target_precision}")
 
@@ -75,6 +77,9 @@ class SessionConfig:
             json_object(name, getattr(self, name))
         if not self.cameras:
             raise ValueError("cameras must name at least one camera")
+        unknown = sorted(set(self.reward.cameras) - set(self.cameras))
+        if unknown:
+            raise ValueError(f"reward.cameras {unknown} are not among the session's cameras {list(self.cameras)}")
         if self.max_episodes < 0 or self.duration_s < 0 or self.pretrain_updates < 0 or self.bc_init_updates < 0:
             raise ValueError("max_episodes, duration_s, pretrain_updates and bc_init_updates must be >= 0")
         if not 8 <= self.image_size <= 512:

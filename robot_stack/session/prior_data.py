@@ -5,7 +5,8 @@ episodes (the expert with heavy noise, cut short), and optionally episodes of *o
 another scene as generic prior data. Each episode starts from a randomised scene in which its
 task is not yet solved. After the first success the recording goes on for ``settle_steps`` more
 steps with the expert's own actions, so the frames that show the finished task are in the store
-(the success classifier learns from an episode's last frames).
+(the success classifier learns from an episode's last frames). ``labelled_sim_snapshots`` adds
+simulator-labelled frames of varied states for the classifier alone.
 """
 
 from __future__ import annotations
@@ -117,3 +118,80 @@ def collect_prior_data(store, scene_name: str, robot_id: str, cfg: PriorDataConf
             scene.close()
     bar.close()
     return counts
+
+
+def labelled_sim_snapshots(scene_name: str, task_ids: tuple[str, ...], n: int, seed: int = 0, image_size: int = 64,
+                           cameras: tuple[str, ...] = ("front",), frames_per_group: int = 50,
+                           progress: bool = True) -> list:
+    """Success-classifier frames of varied sim states, labelled for every task by the simulator.
+
+    Demonstrations only show a finished task at their end, right after the release; online the
+    classifier must also say "done" with the arm anywhere else (homing, or retrying a task that is
+    already done), and "not done" when the policy mimics a release without the object: an empty
+    gripper lowered into the bowl fooled a classifier trained on demos alone, and the policy
+    learned to do just that for its reward. Each snapshot starts from a fresh randomised scene;
+    half run the scripted expert of a random task for a random number of steps (untouched, object
+    in the gripper, solved), half reach with a random gripper opening toward an object (often the
+    place target: the decoys) or a random point, at a random height; then up to 4 random actions.
+    One frame per camera, tiled like the classifier sees them (``reward_vlm.tile_views``). These
+    frames train the classifier only: they are not episodes and never reach the replay buffer.
+
+    Returns ``reward_vlm.Episode``s: per group of ``frames_per_group`` snapshots one per task, with
+    per-frame labels ``scene.success(task)``; a group's episodes share ``group`` so a train/holdout
+    split keeps them together.
+    """
+    from hardware.safety import ACTION_DIM
+    from hardware.sim.scenes import make_scene
+    from reward_vlm import Episode, tile_views
+
+    rng = np.random.default_rng([seed, 0x5A4])  # a stream apart from the prior data's
+    frames, labels = [], []
+    scene = make_scene(scene_name, seed=seed, image_size=image_size, cameras=cameras)
+    try:
+        for i in tqdm(range(n), desc="classifier snapshots", disable=not progress, unit="frame"):
+            task = task_ids[i % len(task_ids)]
+            scene.randomize(rng, task_id=task)
+            if rng.random() < 0.5:
+                expert = scene.expert(task, noise=0.1, rng=rng)
+                for _ in range(int(rng.integers(0, int(0.75 * scene.max_episode_steps)))):
+                    scene.step(expert(scene.observe()))
+            else:
+                _reach(scene, _reach_target(scene, rng), float(rng.choice([1.0, 0.3, -1.0])), int(rng.integers(3, 20)))
+            for _ in range(int(rng.integers(0, 5))):
+                scene.step(rng.uniform(-1.0, 1.0, ACTION_DIM).astype(np.float32))
+            images = scene.images()
+            frames.append(tile_views([images[c] for c in cameras]))
+            labels.append([scene.success(t) for t in task_ids])
+    finally:
+        scene.close()
+    out = []
+    for start in range(0, len(frames), frames_per_group):
+        chunk = np.stack(frames[start:start + frames_per_group])
+        truth = np.array(labels[start:start + frames_per_group], dtype=np.int8)
+        out += [Episode(chunk, task, outcome=None, label_source="scripted", frame_labels=truth[:, k], group=("snapshots", start))
+                for k, task in enumerate(task_ids)]
+    return out
+
+
+def _reach_target(scene, rng: np.random.Generator) -> np.ndarray:
+    """A base-frame point to reach: over one of the scene's objects (mostly) or anywhere in its area, at any height."""
+    s = scene.robot.object_scale
+    objects = [np.asarray(v)[:2] for v in scene.privileged().values()]
+    if rng.random() < 0.8:
+        xy = objects[int(rng.integers(len(objects)))] + rng.normal(0.0, 0.01 * s, 2)
+    else:
+        lo, hi = scene.area()
+        xy = rng.uniform(lo, hi)
+    return np.array([xy[0], xy[1], rng.uniform(scene.robot.tcp_to_tip, 0.1 * s)])
+
+
+def _reach(scene, target: np.ndarray, gripper: float, steps: int) -> None:
+    """Move the tool toward ``target`` (orientation kept) with a fixed gripper command."""
+    from hardware.safety import ACTION_DIM
+
+    limit = scene.arm.config.max_translation_m
+    for _ in range(steps):
+        a = np.zeros(ACTION_DIM, np.float32)
+        a[:3] = np.clip((target - scene.observe().ee_pose[:3]) / limit, -1.0, 1.0)
+        a[-1] = gripper
+        scene.step(a)

@@ -110,6 +110,12 @@ class Session:
         return self.cfg.reward.classifier or str(self.paths.classifier)
 
     @property
+    def reward_cameras(self) -> tuple[str, ...]:
+        """The cameras the reward node scores (a classifier the session trains sees them side by side)."""
+        c = self.cfg
+        return c.reward.cameras or (c.cameras[:1] if c.reward.classifier else tuple(c.cameras))
+
+    @property
     def checkpoints(self) -> str:
         return str(self.paths.checkpoints)
 
@@ -127,7 +133,7 @@ class Session:
                                 self._collect_prior, "collect prior data with the scripted experts"))
         if not c.reward.classifier:
             stages.append(Stage("train_reward", {"reward": dataclasses.asdict(c.reward), "tasks": [self.forward.id, self.backward.id],
-                                                 "camera": c.cameras[0]}, self._train_reward, "train the success classifier"))
+                                                 "cameras": list(self.reward_cameras)}, self._train_reward, "train the success classifier"))
         if c.pretrained:
             self._link_pretrained()
         else:
@@ -157,10 +163,17 @@ class Session:
         from robot_stack.reward.training import RewardDataConfig, train_from_store
 
         c = self.cfg
+        extra = []
+        if c.scene and c.reward.sim_snapshots:
+            from robot_stack.session.prior_data import labelled_sim_snapshots
+
+            extra = labelled_sim_snapshots(c.scene, (self.forward.id, self.backward.id), c.reward.sim_snapshots, seed=c.seed,
+                                           image_size=c.image_size, cameras=self.reward_cameras)
         target, summary = train_from_store(
-            self._store(), [self.forward, self.backward], self.paths.classifier, RewardDataConfig(camera=c.cameras[0], margin_frames=c.reward.margin_frames),
+            self._store(), [self.forward, self.backward], self.paths.classifier,
+            RewardDataConfig(cameras=self.reward_cameras, margin_frames=c.reward.margin_frames),
             RewardTrainConfig(image_size=c.image_size, epochs=c.reward.epochs, target_precision=c.reward.target_precision,
-                              seed=c.seed))
+                              seed=c.seed), extra=extra)
         rep = summary["report"]
         return {"outputs": [str(target.relative_to(run_dir))], "classifier": str(target), "report": rep,
                 "summary_line": f"held-out accuracy {rep['accuracy']:.3f}, precision {rep['precision']:.3f}, "
@@ -214,7 +227,7 @@ class Session:
                                      "height": c.image_size, "scene": c.scene or "widowx250_cube_bowl", "seed": c.seed,
                                      "sim_camera": cam, "driver_config": c.camera_config if c.camera_config != "{}" else ""}})
         nodes.append({"name": "reward", "node": "reward", "respawn": respawn,
-                      "params": {"classifier": self.classifier_path, "cameras": [c.cameras[0]],
+                      "params": {"classifier": self.classifier_path, "cameras": list(self.reward_cameras),
                                  "tasks": [self.forward.id, self.backward.id], "rate_hz": hz}})
         actor_params = {"store": str(p.store), "robot_id": c.robot_id, "checkpoints": self.checkpoints,
                         "robot_description": json.dumps({"arm": arm, "scene": c.scene, "sim": bool(c.scene)}),

@@ -23,6 +23,16 @@ def test_metadata_fields(saved):
     assert set(meta["files"]) == {"model.safetensors"} and len(meta["files"]["model.safetensors"]["sha256"]) == 64
     text = (saved / "classifier.json").read_text()
     assert "NaN" not in text, "metadata must be strict JSON"
+    assert meta["views"] == [] and load_classifier(saved).views == ()
+
+
+def test_multi_view_classifier_keeps_its_views(tmp_path):
+    """A classifier trained on tiled cameras must say which, so the reward node tiles the same way."""
+    clf = ConvSuccessClassifier([("a", "put the cube in the bowl")], ConvClassifierConfig(image_size=16, channels=4, hidden=8),
+                                views=("front", "wrist"))
+    loaded = load_classifier(clf.save(tmp_path / "clf"))
+    assert loaded.views == ("front", "wrist") and read_meta(tmp_path / "clf")["views"] == ["front", "wrist"]
+    assert loaded.copy().views == ("front", "wrist")
 
 
 def test_missing_directory(tmp_path):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from reward_vlm import Episode, LabelRule, RewardInputError, UnknownTaskError, build_labelled_frames
+from reward_vlm import Episode, LabelRule, RewardInputError, UnknownTaskError, build_labelled_frames, tile_views
 
 TASKS = [("fwd", "put the cube in the bowl"), ("bwd", "take the cube out of the bowl")]
 
@@ -58,3 +58,17 @@ def test_errors():
         build_labelled_frames([Episode(frames(3), "fwd", None)], TASKS)
     with pytest.raises(ValueError, match="positive_frames"):
         LabelRule(positive_frames=0)
+
+
+def test_tile_views_puts_cameras_side_by_side():
+    front = np.zeros((5, 4, 6, 3), np.uint8)
+    wrist = np.full((5, 4, 6, 3), 200, np.uint8)
+    tiled = tile_views([front, wrist])
+    assert tiled.shape == (5, 4, 12, 3)
+    assert (tiled[:, :, :6] == 0).all() and (tiled[:, :, 6:] == 200).all()  # first camera on the left
+    assert tile_views([front[0], wrist[0]]).shape == (4, 12, 3)  # one frame per camera
+    assert tile_views([front]) is front
+    with pytest.raises(RewardInputError, match="one shape"):
+        tile_views([front, wrist[:, :, :5]])
+    with pytest.raises(RewardInputError, match="at least one"):
+        tile_views([])

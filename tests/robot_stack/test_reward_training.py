@@ -62,3 +62,21 @@ def test_margin_frames_decide_whether_frames_just_before_success_are_negatives(t
     assert negatives[0] - negatives[3] == {first_positive - 3, first_positive - 2, first_positive - 1}
     with np.testing.assert_raises(ValueError):
         RewardDataConfig(margin_frames=-1)
+
+
+def test_several_cameras_are_tiled_into_one_frame_in_their_order(tmp_path):
+    store = EpisodeStore.create(tmp_path / "s.zarr")
+    w = store.writer("r", {}, {"front": (8, 8), "wrist": (8, 8)}, 3)
+    rec = w.begin_episode(EpisodeMeta(task_id=FWD.id, instruction=FWD.instruction, phase=FWD.phase))
+    for t in range(6):
+        rec.add_step(images={"front": np.full((8, 8, 3), t, np.uint8), "wrist": np.full((8, 8, 3), 100 + t, np.uint8)},
+                     state=np.zeros(3, np.float32), action=np.zeros(7, np.float32), terminal=t == 5)
+    rec.commit(outcome="success", source="scripted")
+    w.close()
+    cfg = RewardDataConfig(cameras=("wrist", "front"), reverse_frames=2)
+    eps = labelled_episodes(store, [FWD.id, BWD.id], cfg, reverse_map([FWD, BWD]))
+    assert [e.frames.shape for e in eps] == [(6, 8, 16, 3), (4, 8, 16, 3)]
+    assert eps[0].frames[2, 0, 0, 0] == 102 and eps[0].frames[2, 0, 15, 0] == 2  # wrist left, front right
+    assert labelled_episodes(store, [FWD.id], RewardDataConfig(cameras=("front", "side"))) == []  # no such camera: skipped
+    with np.testing.assert_raises(ValueError):
+        RewardDataConfig(cameras=("front", "front"))

@@ -23,3 +23,6 @@ def test_bench_session_quick_prints_json(tmp_path, dds_env):
     for k in ("forward_success_pretrained", "forward_success_finetuned", "backward_success_finetuned", "bc_baseline_success"):
         assert 0.0 <= result[k] <= 1.0
     assert result["policy_version_finetuned"] >= 2, "the learner should have published during the online phase"
+    vs_truth = result["forward_online_vs_ground_truth"]
+    assert vs_truth["episodes"] >= 1 and 0 <= vs_truth["credited_but_false"] <= vs_truth["credited"] <= vs_truth["episodes"]
+    assert vs_truth["true"] == vs_truth["credited"] - vs_truth["credited_but_false"] + vs_truth["missed"]

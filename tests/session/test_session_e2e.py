@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.processes, pytest.mark.slow]
 TELEOP = [0.0, 0.3, 0.0, 0.0, 0.0, 0.0, -1.0]  # web teleop: +y, close the gripper
 
 TINY = dict(
-    image_size=32, prior=PriorDataConfig(demos_per_task=2, failures_per_task=1), reward=RewardSetup(epochs=2),
+    image_size=32, prior=PriorDataConfig(demos_per_task=2, failures_per_task=1), reward=RewardSetup(epochs=2, sim_snapshots=20),
     pretrain_updates=3, utd_ratio=1.0, publish_every=8, dashboard=DashboardConfig(port=0, token="e2e-operator-token-0001"),
 )
 
@@ -114,6 +114,24 @@ def test_preparation_starts_calql_from_the_bc_policy(prepared):
     for (name, a), b in zip(bc.encoder.image.state_dict().items(), calql.encoder.image.state_dict().values()):
         assert torch.equal(a, b), name
     assert not all(torch.equal(a, b) for a, b in zip(bc.actor.parameters(), calql.actor.parameters()))
+
+
+def test_preparation_trains_a_classifier_on_both_cameras_side_by_side(prepared):
+    from reward_vlm import load_classifier, version_dirs
+
+    from robot_stack.reward.training import RewardDataConfig, labelled_episodes, reverse_map
+
+    clf = load_classifier(version_dirs(prepared / "classifier")[-1])
+    assert clf.views == ("front", "wrist")
+    report = json.loads(next((prepared / "classifier").glob("report-v*.json")).read_text())
+    session = Session(load_session_config(prepared), log=lambda s: None)
+    tasks = [session.forward, session.backward]
+    from_store = labelled_episodes(EpisodeStore.open(prepared / "episodes.zarr", read_only=True), [t.id for t in tasks],
+                                   RewardDataConfig(cameras=("front", "wrist")), reverse_map(tasks))
+    # plus the 20 simulator-labelled snapshots: one group of frames, labelled for each of the 2 tasks
+    assert report["episodes"] == len(from_store) + 2
+    reward = next(n for n in session.graph()["nodes"] if n["name"] == "reward")
+    assert reward["params"]["cameras"] == ["front", "wrist"]
 
 
 def test_session_runs_learns_records_interventions_and_resumes_after_kill(prepared, tmp_path, dds_env):
