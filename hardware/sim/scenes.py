@@ -191,6 +191,18 @@ class SimScene:
         half = np.array([0.1, 0.17]) * s - margin
         return c - half, c + half
 
+    def objects_in_workspace(self, tolerance: float = 0.03) -> bool:
+        """Every object is still where the robot can work on it: inside the object area grown by
+        ``tolerance`` (metres, scaled with the robot) and not below the table top. False is what a
+        reset-free session cannot recover from by itself (an object pushed off to a corner or onto
+        the floor): its scheduler then tries a recovery and asks for a person."""
+        lo, hi = self.area(margin=-tolerance * self.robot.object_scale)
+        for value in self.privileged().values():
+            v = np.asarray(value, dtype=np.float64)
+            if np.any(v[:2] < lo) or np.any(v[:2] > hi) or (v.shape[0] >= 3 and v[2] < -0.01):
+                return False
+        return True
+
     # ---- public API ---------------------------------------------------------------------------
     @property
     def control_hz(self) -> float:

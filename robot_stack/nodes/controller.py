@@ -9,7 +9,10 @@ real arms the driver's watchdog thread holds it.
 
 In sim (``arm`` starting with ``sim_``) the node owns the MuJoCo scene: each tick advances
 simulated time by one control period, and the full world state goes out on
-``sim/world_state`` so camera nodes in other processes can render the same world.
+``sim/world_state`` so camera nodes in other processes can render the same world. The
+simulator's ground truth goes out on ``sim/ground_truth`` (JSON: each task's success and
+``out_of_workspace``): recorded with episodes for benchmarks, and the scheduler's "the scene
+left the workspace" signal, where a real robot would need a workspace monitor.
 """
 
 from __future__ import annotations
@@ -189,6 +192,7 @@ class ControllerNode(Node):
         if self.scene is not None:
             self.pub_world.publish(msgs.Float64MultiArray.from_numpy(self.scene.state()))
             truth = {t.id: bool(self.scene.success(t.id)) for t in self.scene.tasks}
+            truth["out_of_workspace"] = not self.scene.objects_in_workspace()
             self.pub_truth.publish(msgs.String(data=json.dumps(truth)))
 
     def publish_status(self) -> None:

@@ -141,6 +141,7 @@ class ActorLoop:
         self._sent: dict[int, np.ndarray] = {}
         self._recovery_left = 0
         self._done_ticks = 0  # consecutive ticks the classifier has called the current task done
+        self._must_undo = False  # a recovery whose task already held: "done" counts once it has been undone
         self.sent_mismatches = 0
         self.last_ground_truth: dict[str, Any] = {}
 
@@ -212,8 +213,16 @@ class ActorLoop:
         says_done = bool(fresh_reward and reward.decision)
         prob = float(reward.prob) if fresh_reward else float("nan")
 
-        if says_done and self._pending is None and self._n_steps == 0:
-            return TickResult(None, self._seq, events=events + self._skip_already_done(prob))
+        if says_done and self._pending is None and self._n_steps == 0 and not self._must_undo:
+            if not self.plan.recovery:
+                return TickResult(None, self._seq, events=events + self._skip_already_done(prob))
+            # A recovery re-stages the scene: run the task anyway (e.g. move the cube that the
+            # forward task keeps failing on somewhere else); it succeeds only once undone and redone.
+            self._must_undo = True
+            events.append({"event": "restaging", "episode": self.plan.index, "task": task_id, "success_prob": prob})
+        if self._must_undo:
+            self._must_undo = not (fresh_reward and not reward.decision)
+            says_done = False
         self._done_ticks = self._done_ticks + 1 if says_done else 0
         success = self._done_ticks >= self.config.success_ticks
         if self._pending is not None:
@@ -263,6 +272,7 @@ class ActorLoop:
         self._n_steps = 0
         self._interventions = 0
         self._done_ticks = 0
+        self._must_undo = False
         self._pending = None
         self._recording = self.config.record_eval or not self.plan.eval
         if self._recording:

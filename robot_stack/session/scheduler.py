@@ -7,8 +7,10 @@ the current one is done. This scheduler adds what a lab needs to leave the robot
   after ``switch_after_failures`` failures in a row the other task is tried, since a half-done
   forward task often leaves the scene closer to the backward task's start;
 - being stuck (no success in either direction for ``stuck_after`` episodes, or the scene leaving
-  the workspace) triggers a recovery episode (the scripted reset motion, then the other task);
-  after ``max_recoveries`` failed recoveries an alert is raised and the session pauses;
+  the workspace) triggers a recovery episode (the scripted reset motion, then the other task,
+  which runs even when it already holds: it then has to undo and redo it, re-staging a scene the
+  policy keeps failing in); after ``max_recoveries`` failed recoveries an alert is raised and the
+  session pauses;
 - every ``eval_every``-th episode is an evaluation episode (deterministic policy, flagged in the
   store and excluded from training by default) so the success curve is not inflated by
   exploration noise or by the classifier's own mistakes on training episodes.

@@ -61,7 +61,9 @@ def test_actions_move_the_arm_and_are_echoed_with_sequence_numbers(graph):
     runtime.spin_until(lambda: False, timeout_s=0.3)
     moved = ee_xyz(got) - start
     assert moved[0] > 0.03, f"arm should move +x, moved {moved}"
-    assert json.loads(got["truth"][-1].data).keys() == {t.id for t in ctrl.scene.tasks}
+    truth = json.loads(got["truth"][-1].data)
+    assert truth.keys() == {t.id for t in ctrl.scene.tasks} | {"out_of_workspace"}
+    assert truth["out_of_workspace"] is False  # the cube was not touched
 
 
 def test_camera_mirrors_the_world_the_controller_simulates(graph):

@@ -240,3 +240,45 @@ def test_a_one_tick_glimpse_of_done_does_not_end_the_episode():
     assert outcome == "success" and steps["reward"].tolist() == [0.0, 0.0, 0.0, 1.0]
     with pytest.raises(ValueError, match="success_ticks"):
         ActorConfig(success_ticks=0)
+
+
+def test_an_object_out_of_the_workspace_triggers_a_recovery_at_once():
+    """The sim controller's ground truth says when an object left the workspace; the episode
+    then ends in a recovery, without waiting for `stuck_after` failures."""
+    sink = Sink()
+    sched = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=0, stuck_after=100))
+    loop = ActorLoop(ActorConfig(horizon=1, recovery_steps=1, home_steps=0), sched, ConstPolicy(0.0), sink)
+    loop.start()
+    loop.tick(obs(0), None, None, 0.0, ground_truth={"in": False, "out": False, "out_of_workspace": False})
+    loop.tick(obs(1), None, None, 1.0, ground_truth={"in": False, "out": False, "out_of_workspace": True})
+    r = loop.tick(obs(2), None, None, 2.0)
+    assert r.named_pose == "reset" and loop.mode is Mode.RECOVERING and loop.plan.recovery
+    assert sink.episodes[0][3]["ground_truth"] is False  # the episode records its own task's truth
+
+
+def test_a_recovery_whose_task_already_holds_runs_and_must_undo_it_first():
+    """Stuck on forward with backward already done: the recovery runs backward anyway (moving the
+    cube re-stages the scene) and its success needs the task undone, then done again."""
+    sink = Sink()
+    sched = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=0, stuck_after=1, max_recoveries=3))
+    loop = ActorLoop(ActorConfig(horizon=4, recovery_steps=0, home_steps=0, success_ticks=1), sched, ConstPolicy(0.0), sink)
+    loop.start()
+
+    def out(task, done, t):
+        return {task: ClassifierOutput(task, 0.99 if done else 0.01, done, float(t))}
+
+    for t in range(-4, 1):  # forward fails at the horizon -> stuck -> a recovery on backward
+        loop.tick(obs(t), out("in", False, t), None, float(t))
+    assert sink.episodes[0][2] == "failure" and sched.state.recovery_pending
+    r = loop.tick(obs(2), out("out", True, 2), None, 2.0)  # backward already holds: not skipped
+    assert r.action is not None and loop.plan.recovery and loop.plan.task.id == "out"
+    assert any(e["event"] == "restaging" for e in r.events)
+    assert loop.tick(obs(3), out("out", True, 3), None, 3.0).action is not None  # still done: not a success yet
+    assert loop.tick(obs(4), out("out", False, 4), None, 4.0).action is not None  # cube lifted: undone
+    r = loop.tick(obs(5), out("out", True, 5), None, 5.0)  # put down elsewhere: done again
+    assert r.action is None and any(e["event"] == "task_flipped" for e in r.events)
+    plan, steps, outcome, _ = sink.episodes[-1]
+    assert plan.recovery and outcome == "success" and steps["reward"].tolist() == [0.0, 0.0, 1.0]
+    # an ordinary episode whose task already holds is still skipped
+    r = loop.tick(obs(6), out("in", True, 6), None, 6.0)
+    assert any(e["event"] == "task_already_done" for e in r.events)

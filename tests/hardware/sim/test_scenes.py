@@ -214,3 +214,19 @@ def test_push_distractors_never_take_the_instruction_colours():
             assert not (rgba[2] > 0.6 and rgba[0] < 0.3), rgba
             assert not (rgba[0] > 0.7 and rgba[1] > 0.6 and rgba[2] < 0.3), rgba
     scene.close()
+
+
+@pytest.mark.parametrize("name", ["widowx250_cube_bowl", "widowx250_push_block"])
+def test_objects_leaving_the_workspace_are_noticed(scenes, name):
+    scene = scenes[name]
+    scene.randomize(np.random.default_rng(7))
+    assert scene.objects_in_workspace()
+    joint, pose = ("cube_joint", "cube_pose") if "cube" in name else ("block_joint", "block_pose")
+    lo, hi = scene.area()
+    z = scene.privileged()[pose][2]
+    scene.set_free_body(joint, np.array([(lo[0] + hi[0]) / 2, hi[1] + 0.02 * scene.robot.object_scale, z]))
+    assert scene.objects_in_workspace(), "just past the placement area is still within reach"
+    scene.set_free_body(joint, np.array([(lo[0] + hi[0]) / 2, hi[1] + 0.06 * scene.robot.object_scale, z]))
+    assert not scene.objects_in_workspace()
+    scene.set_free_body(joint, np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, -0.05]))  # fell through / off the table
+    assert not scene.objects_in_workspace()
