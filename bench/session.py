@@ -102,17 +102,20 @@ def main() -> int:
     bc_success = success(bc, fwd)
     log(f"BC baseline: forward success {bc_success:.2f}")
 
-    def online_steps() -> int:
+    def training_episodes() -> list:
+        """The robot's online training episodes (none before its group exists: nothing recorded yet)."""
         try:
             eps = EpisodeStore.open(session.paths.store, read_only=True).episodes(robot=cfg.robot_id)
         except EpisodeNotFoundError:
-            return 0
-        return sum(e.length for e in eps if not e.eval)
+            return []
+        return [e for e in eps if not e.eval]
+
+    def online_steps() -> int:
+        return sum(e.length for e in training_episodes())
 
     def credited_forward() -> dict:
         """Online forward training episodes: successes the classifier credited vs the simulator's ground truth."""
-        eps = [e for e in EpisodeStore.open(session.paths.store, read_only=True).episodes(robot=cfg.robot_id)
-               if e.phase == "forward" and not e.eval]
+        eps = [e for e in training_episodes() if e.phase == "forward"]
         truth = [bool((e.extra or {}).get("ground_truth")) for e in eps]
         credited = [e.outcome == "success" for e in eps]
         return {"episodes": len(eps), "credited": sum(credited), "true": sum(truth),
