@@ -45,6 +45,7 @@ def main() -> int:
                    help="BC updates before Cal-QL; Cal-QL starts from that policy with its image encoder fixed "
                         "(0 = Cal-QL from scratch; the BC baseline then trains --pretrain-updates)")
     p.add_argument("--bc-weight", type=float, default=10.0, help="BC regulariser of the Cal-QL actor")
+    p.add_argument("--cql-alpha", type=float, default=-1.0, help="weight of Cal-QL's conservative term (< 0 = the preset's)")
     p.add_argument("--demos-per-task", type=int, default=100, help="scripted demos per task in the prior data")
     p.add_argument("--eval-episodes", type=int, default=20, help="ground-truth rollouts per evaluation")
     p.add_argument("--cameras", nargs="+", default=["front", "wrist"], help="cameras the policy and the classifier see")
@@ -54,6 +55,7 @@ def main() -> int:
     args = p.parse_args()
 
     from robot_stack.dashboard.config import DashboardConfig
+    from policies.config import LearnerConfig
     from robot_stack.learner.builder import PolicySpec
     from robot_stack.learner.pretrain import pretrain
     from robot_stack.session.actor_loop import ActorConfig
@@ -75,7 +77,7 @@ def main() -> int:
         run_dir=str(run_dir), image_size=image, prior=prior, cameras=tuple(args.cameras), pretrain_updates=args.pretrain_updates,
         reward=RewardSetup(epochs=2 if args.quick else 15), dashboard=DashboardConfig(port=0),
         policy=PolicySpec(preset=args.preset, device=args.device, batch_size=16 if args.quick else 0,
-                          bc_weight=args.bc_weight, freeze_image_encoder=args.bc_init_updates > 0),
+                          bc_weight=args.bc_weight, cql_alpha=args.cql_alpha, freeze_image_encoder=args.bc_init_updates > 0),
         bc_init_updates=args.bc_init_updates,
         episode=ActorConfig(horizon=15 if args.quick else 60), publish_every=20 if args.quick else 200,
     )
@@ -167,6 +169,7 @@ def main() -> int:
         "bc_updates": args.bc_init_updates or args.pretrain_updates,
         "calql_pretrain_updates": args.pretrain_updates,
         "bc_weight": args.bc_weight,
+        "cql_alpha": args.cql_alpha if args.cql_alpha >= 0 else LearnerConfig.preset(args.preset).calql.cql_alpha,
         "demos_per_task": prior.demos_per_task,
         "cameras": list(cfg.cameras),
         "bc_data": cfg.policy.bc_data,

@@ -8,7 +8,7 @@ serves the three read styles (blocking next frame, next-unseen frame, latest-wit
         Config = MyCameraConfig                # subclass of CameraConfig
         def _open(self): ...                   # open the device
         def _grab(self) -> tuple[np.ndarray, float]:   # BLOCK until a frame: (H,W,3) uint8 RGB,
-            ...                                # time.monotonic() of capture
+            ...                                # time.monotonic() of capture[, sim world time]
         def _close(self): ...
 
 Set ``pace_to_fps = True`` on drivers whose ``_grab`` does not block on the device (a renderer,
@@ -50,6 +50,7 @@ class Frame:
     image: np.ndarray  # (H, W, 3) uint8 RGB
     timestamp: float  # time.monotonic() of capture, seconds
     seq: int  # 1, 2, 3, ... per connection, in capture order
+    world_time: float | None = None  # sim cameras: simulated time of the world state shown; None for real ones
 
 
 class CameraError(RuntimeError):
@@ -108,8 +109,11 @@ class Camera(abc.ABC):
         """Open the device."""
 
     @abc.abstractmethod
-    def _grab(self) -> tuple[np.ndarray, float]:
-        """Block until the next frame; return ``(image (H,W,3) uint8 RGB, time.monotonic() of capture)``."""
+    def _grab(self) -> tuple[np.ndarray, float] | tuple[np.ndarray, float, float]:
+        """Block until the next frame; return ``(image (H,W,3) uint8 RGB, time.monotonic() of capture)``.
+
+        Sim drivers may add a third value: the simulated time of the world they rendered.
+        """
 
     @abc.abstractmethod
     def _close(self) -> None:
@@ -209,14 +213,14 @@ class Camera(abc.ABC):
         self._last_returned_seq = max(self._last_returned_seq, frame.seq)
         return frame
 
-    def _validate(self, image: Any, timestamp: Any) -> tuple[np.ndarray, float]:
+    def _validate(self, image: Any, timestamp: Any, world_time: Any = None) -> tuple[np.ndarray, float, float | None]:
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise CameraError(f"{type(self).__name__}._grab() must return (H,W,3) uint8, got {image.shape} {image.dtype}")
         ts = float(timestamp)
         if not math.isfinite(ts):
             raise CameraError(f"{type(self).__name__}._grab() returned a non-finite timestamp {timestamp!r}")
-        return image, ts
+        return image, ts, None if world_time is None else float(world_time)
 
     def _capture_loop(self) -> None:
         try:
@@ -238,7 +242,7 @@ class Camera(abc.ABC):
                     break
                 next_due = max(next_due + period, time.monotonic() - period)
             try:
-                image, ts = self._validate(*self._grab())
+                image, ts, world_time = self._validate(*self._grab())
             except Exception as exc:  # keep going through transient errors, give up after many
                 if self._stop.is_set():
                     break
@@ -253,7 +257,7 @@ class Camera(abc.ABC):
             errors = 0
             with self._cond:
                 self._seq += 1
-                self._latest = Frame(image=image, timestamp=ts, seq=self._seq)
+                self._latest = Frame(image=image, timestamp=ts, seq=self._seq, world_time=world_time)
                 self._cond.notify_all()
 
 

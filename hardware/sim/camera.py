@@ -6,6 +6,11 @@ Two ways to feed it:
   state it was last given with ``set_state(x)`` (``x`` from ``scene.state()`` in the process that
   simulates, e.g. carried over a topic). Until a state arrives it renders its own seeded layout.
 
+With ``render_on_state`` a mirrored camera renders once per new world state instead of at
+``fps`` (lockstep simulation: one frame per simulated control step, at once, none while the
+world stands still). Every frame carries the simulated time of the world it shows
+(``Frame.world_time``).
+
 Rendering uses MuJoCo's offscreen GL (MUJOCO_GL=egl by default, osmesa as fallback, see
 ``hardware.geometry``); each capture thread owns its GL context.
 """
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hardware.camera import Camera, CameraConfig, register_camera
+from hardware.camera import Camera, CameraConfig, CameraError, register_camera
 
 
 @dataclass
@@ -36,6 +41,8 @@ class SimCameraConfig(CameraConfig):
     seed: int = 0
     # scene camera: "front" (fixed, over the shoulder) or "wrist"
     camera: str = "front"
+    # render once per new mirrored world state (lockstep sim) instead of at fps
+    render_on_state: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -50,21 +57,25 @@ class SimCamera(Camera):
     """Renders ``config.camera`` of a sim scene at ``config.fps`` (simulated world, wall-clock frames)."""
 
     Config = SimCameraConfig
-    pace_to_fps = True  # rendering returns at once: the base paces to fps
 
     def __init__(self, config: SimCameraConfig | None = None, scene=None):
         super().__init__(config)
+        if self.config.render_on_state and scene is not None:
+            raise ValueError("SimCamera: render_on_state needs a mirrored camera (no scene given)")
+        # Rendering returns at once, so the base paces to fps, unless frames follow world states.
+        self.pace_to_fps = not self.config.render_on_state
         self.scene = scene
         self._owns_scene = scene is None
         self._pending_state: np.ndarray | None = None
-        self._state_lock = threading.Lock()
+        self._state_cond = threading.Condition()
         self.states_applied = 0
 
     def set_state(self, x: np.ndarray) -> None:
         """Mirror a world state from ``scene.state()`` (applied before the next render; latest wins)."""
         x = np.asarray(x, dtype=np.float64).copy()
-        with self._state_lock:
+        with self._state_cond:
             self._pending_state = x
+            self._state_cond.notify_all()
 
     def _open(self) -> None:
         if self.scene is None:
@@ -74,15 +85,22 @@ class SimCamera(Camera):
         if self.config.camera not in self.scene.world.camera_names:
             raise ValueError(f"SimCamera: scene {self.scene.name} has no camera {self.config.camera!r}; known: {sorted(self.scene.world.camera_names)}")
 
-    def _grab(self) -> tuple[np.ndarray, float]:
-        with self._state_lock:
+    def _grab(self) -> tuple[np.ndarray, float, float]:
+        with self._state_cond:
+            if self.config.render_on_state:
+                while self._pending_state is None and not self._stop.is_set():
+                    self._state_cond.wait(0.1)
             x, self._pending_state = self._pending_state, None
         if x is not None:
             self.scene.set_state(x)
             self.states_applied += 1
+        elif self.config.render_on_state:
+            raise CameraError("SimCamera: stopped while waiting for a world state")
+        world_time = float(self.scene.world.data.time)  # only this thread changes the mirror
         # timestamp = when the world was snapshotted, so read() never returns a frame of a world
         # state older than the call
-        return self.scene.world.render_with_time(self.config.camera, (self.config.height, self.config.width))
+        image, stamp = self.scene.world.render_with_time(self.config.camera, (self.config.height, self.config.width))
+        return image, stamp, world_time
 
     def _capture_thread_exit(self) -> None:
         if self.scene is not None:

@@ -26,6 +26,11 @@ ROBOT_PREFIX = "robot/"
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 
 
+def state_time(x: np.ndarray) -> float:
+    """Simulated time (s) of a ``SimWorld.state()`` vector: MuJoCo puts time first in the state."""
+    return float(np.asarray(x).reshape(-1)[0])
+
+
 def look_at_quat(pos: np.ndarray, target: np.ndarray, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     """Quaternion of a MuJoCo camera at ``pos`` looking at ``target`` (camera looks along its -z)."""
     pos, target, up = (np.asarray(v, dtype=np.float64) for v in (pos, target, up))

@@ -19,7 +19,8 @@ import numpy as np
 from robot_stack.config import json_object
 from robot_stack.nodes.controller import action_seq, make_action_msg
 from robot_stack.runtime import Node, msgs, qos
-from robot_stack.session.actor_loop import ActorConfig, ActorLoop, ClassifierOutput, Observation, TeleopInput
+from robot_stack.session.actor_loop import (ActorConfig, ActorLoop, ClassifierOutput, LockstepGate, Observation,
+                                            TeleopInput)
 from robot_stack.session.scheduler import ResetFreeScheduler, SchedulerConfig, TaskSpec
 from robot_stack.session.stages import write_json_atomic
 
@@ -41,6 +42,7 @@ class ActorNodeConfig:
     state_file: str = ""  # scheduler state JSON for resume ('' = not saved)
     autostart: bool = True  # start running episodes as soon as observations arrive
     device: str = "cpu"  # torch device for the policy
+    lockstep: bool = False  # sim only: act only on frames and proprio that show the last action's effect (controller and cameras in lockstep too)
     episode: ActorConfig = field(default_factory=ActorConfig)  # episode handling
     schedule: SchedulerConfig = field(default_factory=SchedulerConfig)  # reset-free scheduling
 
@@ -86,8 +88,11 @@ class ActorNode(Node):
         self.sink = StoreEpisodeSink(self.store, cfg.robot_id, json.loads(cfg.robot_description))
         self.loop = ActorLoop(cfg.episode, scheduler, policy, self.sink, policy_source=self.watcher.load_latest)
 
-        self._images: dict[str, tuple[np.ndarray, float]] = {}
+        # camera -> (frame, wall time it was captured (lockstep: arrived), its header stamp)
+        self._images: dict[str, tuple[np.ndarray, float, float]] = {}
         self._proprio: tuple[np.ndarray, float] | None = None
+        self._applied_seq = 0  # the controller's last applied command, as the proprio reports it
+        self.gate = LockstepGate(cfg.episode.observation_timeout_s) if cfg.lockstep else None
         # One slot per task: the reward node publishes every task of the pair for each frame, so a
         # single "newest" slot would mostly hold the other task's output.
         self._rewards: dict[str, ClassifierOutput] = {}
@@ -127,10 +132,13 @@ class ActorNode(Node):
                 self.get_logger().error(f"camera/{camera}/image: frame {image.shape} is not the policy's "
                                         f"{expected}; dropping such frames")
             return
-        self._images[camera] = (image, msg.header.stamp.to_sec())
+        stamp = msg.header.stamp.to_sec()
+        # Lockstep frames are stamped with simulated time; freshness is then their arrival.
+        self._images[camera] = (image, time.time() if self.cfg.lockstep else stamp, stamp)
 
     def on_proprio(self, msg: msgs.Float32MultiArray) -> None:
         self._proprio = (np.asarray(msg.data, dtype=np.float32), time.time())
+        self._applied_seq = action_seq(msg)
 
     def on_action_sent(self, msg: msgs.Float32MultiArray) -> None:
         self.loop.on_action_sent(action_seq(msg), np.asarray(msg.data, dtype=np.float32))
@@ -183,11 +191,16 @@ class ActorNode(Node):
         return Observation({c: self._images[c][0] for c in self.cfg.cameras}, self._proprio[0], min(stamps))
 
     def tick(self) -> None:
-        result = self.loop.tick(self.observation(), self._rewards, self._teleop, time.time(), self._truth)
+        now = time.time()
+        frame_stamps = {c: v[2] for c, v in self._images.items()}
+        waiting = self.gate is not None and not self.gate.ready(self._applied_seq, frame_stamps, now)
+        result = self.loop.tick(None if waiting else self.observation(), self._rewards, self._teleop, now, self._truth)
         if result.named_pose:
             self.pub_pose.publish(msgs.String(data=result.named_pose))
         if result.action is not None:
             self.pub_action.publish(make_action_msg(result.action, result.seq))
+            if self.gate is not None:
+                self.gate.sent(result.seq, {c: frame_stamps[c] for c in self.cfg.cameras}, now)
         if result.events:
             self._emit(result.events)
             if any(e["event"] in ("episode_committed", "alert") for e in result.events):
@@ -206,6 +219,8 @@ class ActorNode(Node):
     def publish_state(self) -> None:
         status = self.loop.status()
         status["intervening"] = bool(self._teleop is not None and self._teleop.intervening)
+        if self.gate is not None:
+            status["lockstep_timeouts"] = self.gate.timeouts  # steps taken without seeing the last action's effect
         self.pub_state.publish(msgs.String(data=json.dumps(status)))
 
     def on_shutdown(self) -> None:

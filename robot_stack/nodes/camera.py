@@ -4,6 +4,11 @@ The driver (any registered ``hardware.camera`` driver) owns its capture thread; 
 forwards each new frame once, stamped with its capture time. A sim camera builds its own copy
 of the scene and mirrors the world state the controller publishes on ``sim/world_state``, so
 rendering costs the controller nothing and the camera is a separate process as on a real robot.
+
+In lockstep sim (``lockstep``) the camera renders each world state as it arrives and publishes
+the frame at once, stamped with the simulated time of that world state (ROS's sim-time
+convention): the actor can then tell a frame of the world after its last action from an older
+one, as the scripted demos saw it.
 """
 
 from __future__ import annotations
@@ -31,8 +36,11 @@ class CameraNodeConfig:
     sim_camera: str = "front"  # sim only: scene camera to render
     driver_config: str = ""  # JSON object of extra driver-config fields, e.g. {"serial": "0123"}
     max_age_s: float = 0.5  # frames older than this are not published
+    lockstep: bool = False  # sim only: one frame per world state, at once, stamped with simulated time
 
     def __post_init__(self) -> None:
+        if self.lockstep and self.driver != "sim":
+            raise ValueError(f"lockstep needs the sim driver, not {self.driver!r}")
         if not 0.1 <= self.fps <= 240:
             raise ValueError(f"fps must be in [0.1, 240], got {self.fps}")
         if not (8 <= self.width <= 4096 and 8 <= self.height <= 4096):
@@ -54,7 +62,7 @@ class CameraNode(Node):
         overrides = {"width": cfg.width, "height": cfg.height, "fps": cfg.fps,
                      **json_object("driver_config", cfg.driver_config)}
         if cfg.driver == "sim":
-            overrides.update(scene=cfg.scene, seed=cfg.seed, camera=cfg.sim_camera)
+            overrides.update(scene=cfg.scene, seed=cfg.seed, camera=cfg.sim_camera, render_on_state=cfg.lockstep)
         self.camera = make_camera(cfg.driver, **overrides)
         self.camera.connect()
         self._last_seq = 0
@@ -66,7 +74,24 @@ class CameraNode(Node):
         self.get_logger().info(f"camera '{cfg.name}' up: driver={cfg.driver} {cfg.width}x{cfg.height}@{cfg.fps:g}")
 
     def on_world_state(self, msg: msgs.Float64MultiArray) -> None:
-        self.camera.set_state(np.asarray(msg.data))
+        from hardware.camera import CameraError
+        from hardware.sim.world import state_time
+
+        state = np.asarray(msg.data)
+        self.camera.set_state(state)
+        if not self.cfg.lockstep:
+            return
+        # Wait the few milliseconds the render takes (the world stands still until the next
+        # action, and that waits for this frame), then publish it; the timer catches stragglers.
+        world_time, deadline = state_time(state), time.monotonic() + self.cfg.max_age_s
+        while time.monotonic() < deadline:
+            try:
+                frame = self.camera.async_read(timeout=max(1e-3, deadline - time.monotonic()))
+            except CameraError:
+                return
+            if frame.world_time is not None and frame.world_time >= world_time:
+                self._publish(frame)
+                return
 
     def tick(self) -> None:
         from hardware.camera import StaleFrameError
@@ -75,11 +100,17 @@ class CameraNode(Node):
             frame = self.camera.read_latest(max_age=self.cfg.max_age_s)
         except StaleFrameError:
             return
-        if frame.seq == self._last_seq:
+        self._publish(frame)
+
+    def _publish(self, frame) -> None:
+        if frame.seq <= self._last_seq:
             return
         self._last_seq = frame.seq
-        # Frames carry time.monotonic(); messages carry wall time, so map by the current offset.
-        stamp = msgs.Time.from_sec(time.time() - (time.monotonic() - frame.timestamp))
+        if self.cfg.lockstep:
+            stamp = msgs.Time.from_sec(frame.world_time)
+        else:
+            # Frames carry time.monotonic(); messages carry wall time, so map by the current offset.
+            stamp = msgs.Time.from_sec(time.time() - (time.monotonic() - frame.timestamp))
         self.pub.publish(msgs.Image.from_numpy(frame.image, encoding="rgb8",
                                                header=msgs.Header(stamp=stamp, frame_id=self.cfg.name)))
         self.published += 1

@@ -13,6 +13,13 @@ simulated time by one control period, and the full world state goes out on
 simulator's ground truth goes out on ``sim/ground_truth`` (JSON: each task's success and
 ``out_of_workspace``): recorded with episodes for benchmarks, and the scheduler's "the scene
 left the workspace" signal, where a real robot would need a workspace monitor.
+
+Lockstep sim (``lockstep``): each command is applied the moment it arrives and simulated time
+advances only with commands, so every action acts on the world state the policy saw, exactly
+as in the scripted demos; free-running wall-clock ticks on a loaded machine instead drop,
+merge and delay actions, a different environment from the one the prior data came from.
+``arm/proprio`` and ``sim/world_state`` carry the sequence number of the last command applied
+(layout label ``seq:<n>``), so a consumer can tell whether they already show its effect.
 """
 
 from __future__ import annotations
@@ -45,8 +52,11 @@ class ControllerNodeConfig:
     action_timeout_s: float = 0.5  # an action older than this is not applied (the arm holds)
     clear_token_sha256: str = ""  # sha256 hex of the token that may clear a latched e-stop ('' = of $ROBOT_STACK_DASHBOARD_TOKEN, else nobody)
     start_pose: str = ""  # named pose to move to on start, e.g. "home" on real arms ('' = stay where it is)
+    lockstep: bool = False  # sim only: apply each command on arrival; simulated time advances only with commands
 
     def __post_init__(self) -> None:
+        if self.lockstep and not self.is_sim:
+            raise ValueError(f"lockstep needs a sim arm, not {self.arm!r}")
         if not self.arm:
             raise ValueError("arm must name a registered arm")
         if not 0.5 <= self.control_hz <= 1000:
@@ -109,6 +119,7 @@ class ControllerNode(Node):
         if cfg.start_pose:
             self.arm.move_to(cfg.start_pose)
         self._action: tuple[np.ndarray, int, float] | None = None
+        self._applied_seq = 0  # sequence number of the last command applied
         self._ticks = 0
         self._held_ticks = 0
         self._last_reason = ""
@@ -136,7 +147,11 @@ class ControllerNode(Node):
         if action.shape != (7,):
             self.get_logger().error(f"arm/action: expected 7 values, got {action.shape[0]}; ignored")
             return
-        self._action = (action, action_seq(msg), time.monotonic())
+        if self.cfg.lockstep:
+            self._apply(action, action_seq(msg))
+            self.publish_state()
+        else:
+            self._action = (action, action_seq(msg), time.monotonic())
 
     def on_estop(self, msg: msgs.Bool) -> None:
         if msg.data:
@@ -171,16 +186,22 @@ class ControllerNode(Node):
         self._ticks += 1
         cmd, self._action = self._action, None  # each command is applied at most once
         if cmd is not None and time.monotonic() - cmd[2] <= self.cfg.action_timeout_s:
-            sent = self.arm.send_action(cmd[0])  # a sim arm advances one control period here
-            self.pub_sent.publish(make_action_msg(sent.action, cmd[1]))
-            if sent.held or sent.clipped:
-                self._last_reason = sent.reason
-            self._held_ticks += int(sent.held)
+            self._apply(cmd[0], cmd[1])
+        elif self.cfg.lockstep:
+            pass  # the world waits for the next command (the arm holds: nothing moves)
         elif self.scene is not None:
             self.scene.step(None)  # simulated time goes on; the arm keeps its last target
         else:
             self.arm.watchdog_check()
         self.publish_state()
+
+    def _apply(self, action: np.ndarray, seq: int) -> None:
+        sent = self.arm.send_action(action)  # a sim arm advances one control period here
+        self._applied_seq = seq
+        self.pub_sent.publish(make_action_msg(sent.action, seq))
+        if sent.held or sent.clipped:
+            self._last_reason = sent.reason
+        self._held_ticks += int(sent.held)
 
     def publish_state(self) -> None:
         obs = self.arm.get_observation()
@@ -188,9 +209,10 @@ class ControllerNode(Node):
         names = [f"joint{i + 1}" for i in range(len(obs.joint_positions))] + ["gripper"]
         self.pub_joints.publish(msgs.JointState(header=msgs.Header(stamp=stamp, frame_id="base"), name=names,
                                                 position=np.append(obs.joint_positions, obs.gripper).astype(np.float64)))
-        self.pub_proprio.publish(msgs.Float32MultiArray.from_numpy(obs.state_vector()))
+        label = [f"{SEQ_PREFIX}{self._applied_seq}"]
+        self.pub_proprio.publish(msgs.Float32MultiArray.from_numpy(obs.state_vector(), labels=label))
         if self.scene is not None:
-            self.pub_world.publish(msgs.Float64MultiArray.from_numpy(self.scene.state()))
+            self.pub_world.publish(msgs.Float64MultiArray.from_numpy(self.scene.state(), labels=label))
             truth = {t.id: bool(self.scene.success(t.id)) for t in self.scene.tasks}
             truth["out_of_workspace"] = not self.scene.objects_in_workspace()
             self.pub_truth.publish(msgs.String(data=json.dumps(truth)))

@@ -119,6 +119,42 @@ class EpisodeSink(Protocol):
     def discard(self) -> None: ...
 
 
+class LockstepGate:
+    """In lockstep sim, holds the next action until the observation shows the last one's effect.
+
+    Lockstep sim advances the world only when a command arrives, so the policy must act on the
+    world *after* its previous action, as in the scripted demos (otherwise it acts on a frame
+    one or two actions old). The proprio carries the sequence number of the last command the
+    controller applied; sim frames carry the simulated time of the world they show, which moves
+    on with every applied command. If that never comes (a controller restarted with a fresh
+    count, say) the gate opens after ``timeout_s`` rather than stopping the robot.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._seq = 0  # the last action sent
+        self._stamps: dict[str, float] = {}  # simulated time of each camera's frame it was chosen on
+        self._sent_at: float | None = None
+        self.timeouts = 0  # times the gate opened without seeing the action's effect
+
+    def sent(self, seq: int, frame_stamps: Mapping[str, float], now: float) -> None:
+        """An action went out, chosen on frames of these simulated times."""
+        self._seq, self._stamps, self._sent_at = seq, dict(frame_stamps), now
+
+    def ready(self, applied_seq: int, frame_stamps: Mapping[str, float], now: float) -> bool:
+        """True when the proprio (``applied_seq``) and every camera frame show the world after the last action."""
+        if self._sent_at is None:
+            return True
+        if applied_seq >= self._seq and all(frame_stamps.get(c, float("-inf")) > t for c, t in self._stamps.items()):
+            self._sent_at = None
+            return True
+        if now - self._sent_at > self.timeout_s:
+            self.timeouts += 1
+            self._sent_at = None
+            return True
+        return False
+
+
 class ActorLoop:
     """Runs reset-free episodes one control tick at a time."""
 

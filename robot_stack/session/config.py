@@ -58,12 +58,18 @@ class SessionConfig:
     max_episodes: int = 0  # stop after this many committed episodes (0 = run until Ctrl-C)
     duration_s: float = 0.0  # stop after this many seconds (0 = run until Ctrl-C)
     respawn: bool = True  # restart a node that dies (the fault is reported either way)
+    lockstep: bool = True  # sim: the world advances one control step per action, chosen on the world after the last one, as the scripted demos were recorded (False = free-running wall-clock ticks; real arms never)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)  # web dashboard (its token also clears e-stops)
     prior: PriorDataConfig = field(default_factory=PriorDataConfig)  # scripted prior data (sim)
     reward: RewardSetup = field(default_factory=RewardSetup)  # success classifier
     policy: PolicySpec = field(default_factory=PolicySpec)  # policy learner (preset cpu/gpu, Cal-QL/BC)
     episode: ActorConfig = field(default_factory=ActorConfig)  # episode handling (horizon, timeouts)
     schedule: SchedulerConfig = field(default_factory=SchedulerConfig)  # reset-free scheduling
+
+    @property
+    def sim_lockstep(self) -> bool:
+        """Lockstep applies to a simulated arm with sim cameras only."""
+        return self.lockstep and bool(self.scene) and not self.arm and self.camera_driver == "sim"
 
     def __post_init__(self) -> None:
         if not self.scene and not self.arm:

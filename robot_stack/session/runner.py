@@ -220,12 +220,13 @@ class Session:
         nodes = [{"name": "controller", "node": "controller", "respawn": respawn,
                   "params": {"arm": arm, "scene": c.scene, "seed": c.seed, "image_size": c.image_size, "control_hz": hz,
                              "arm_config": c.arm_config if c.arm else "", "clear_token_sha256": token_sha,
-                             "start_pose": "" if c.scene else "home"}}]
+                             "start_pose": "" if c.scene else "home", "lockstep": c.sim_lockstep}}]
         for cam in c.cameras:
             nodes.append({"name": f"camera_{cam}", "node": "camera", "respawn": respawn,
                           "params": {"driver": c.camera_driver, "name": cam, "fps": hz, "width": c.image_size,
                                      "height": c.image_size, "scene": c.scene or "widowx250_cube_bowl", "seed": c.seed,
-                                     "sim_camera": cam, "driver_config": c.camera_config if c.camera_config != "{}" else ""}})
+                                     "sim_camera": cam, "driver_config": c.camera_config if c.camera_config != "{}" else "",
+                                     "lockstep": c.sim_lockstep}})
         nodes.append({"name": "reward", "node": "reward", "respawn": respawn,
                       "params": {"classifier": self.classifier_path, "cameras": list(self.reward_cameras),
                                  "tasks": [self.forward.id, self.backward.id], "rate_hz": hz}})
@@ -233,7 +234,8 @@ class Session:
                         "robot_description": json.dumps({"arm": arm, "scene": c.scene, "sim": bool(c.scene)}),
                         "forward_task": self.forward.id, "forward_instruction": self.forward.instruction,
                         "backward_task": self.backward.id, "backward_instruction": self.backward.instruction,
-                        "task_ids": list(self.policy.task_ids), "cameras": list(c.cameras), "state_file": str(p.scheduler)}
+                        "task_ids": list(self.policy.task_ids), "cameras": list(c.cameras), "state_file": str(p.scheduler),
+                        "lockstep": c.sim_lockstep}
         actor_params.update({f"episode.{k}": v for k, v in to_flat_dict(c.episode).items()})
         actor_params.update({f"schedule.{k}": v for k, v in to_flat_dict(c.schedule).items()})
         nodes.append({"name": "actor", "node": "actor", "respawn": respawn, "params": actor_params})

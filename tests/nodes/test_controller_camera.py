@@ -111,3 +111,47 @@ def test_estop_latches_until_cleared_with_the_token(graph):
     drive(runtime, got, pubs, [1, 0, 0, 0, 0, 0, 1], 5)
     runtime.spin_until(lambda: False, timeout_s=0.3)
     assert ee_xyz(got)[0] - start[0] > 0.01
+
+
+@pytest.fixture
+def lockstep_graph(runtime):
+    ctrl = runtime.create_node(ControllerNode, params={"control_hz": 10.0, "lockstep": True})
+    runtime.create_node(CameraNode, params={"fps": 10.0, "width": 48, "height": 48, "lockstep": True})
+    probe = runtime.create_node(Node, name="probe")
+    got = {"proprio": [], "image": [], "world": []}
+    probe.create_subscription(msgs.Float32MultiArray, "arm/proprio", got["proprio"].append, qos.SENSOR_DATA)
+    probe.create_subscription(msgs.Image, "camera/front/image", got["image"].append, qos.SENSOR_DATA)
+    probe.create_subscription(msgs.Float64MultiArray, "sim/world_state", got["world"].append, qos.SENSOR_DATA)
+    pub = probe.create_publisher(msgs.Float32MultiArray, "arm/action")
+    assert runtime.spin_until(lambda: got["proprio"] and got["image"], timeout_s=30)
+    return runtime, ctrl, got, pub
+
+
+def test_lockstep_world_moves_one_control_period_per_command_and_frames_show_it(lockstep_graph):
+    runtime, ctrl, got, pub = lockstep_graph
+    period = 1.0 / ctrl.arm.config.control_hz
+    for seq in (5, 6, 7):
+        before = got["image"][-1].header.stamp.to_sec()
+        pub.publish(make_action_msg(np.array([1, 0, 0, 0, 0, 0, 1], np.float32), seq))
+        # proprio and world state say which command they show; the frame, which world time
+        assert runtime.spin_until(lambda: action_seq(got["proprio"][-1]) == seq
+                                  and got["image"][-1].header.stamp.to_sec() > before, timeout_s=5)
+        world = next(w for w in reversed(got["world"]) if action_seq(w) == seq)
+        assert got["image"][-1].header.stamp.to_sec() == pytest.approx(world.data[0], abs=1e-6)
+        assert world.data[0] - before == pytest.approx(period, abs=1e-6)
+    # Without commands the world stands still (the arm holds) while frames keep coming.
+    n_images, still = len(got["image"]), float(got["world"][-1].data[0])
+    runtime.spin_until(lambda: False, timeout_s=1.0)
+    assert len(got["image"]) > n_images
+    assert {float(w.data[0]) for w in got["world"][-5:]} == {still}
+    assert got["image"][-1].header.stamp.to_sec() == pytest.approx(still, abs=1e-6)
+
+
+def test_lockstep_is_refused_for_real_hardware():
+    from robot_stack.nodes.camera import CameraNodeConfig
+    from robot_stack.nodes.controller import ControllerNodeConfig
+
+    with pytest.raises(ValueError, match="sim arm"):
+        ControllerNodeConfig(arm="widowx250", lockstep=True)
+    with pytest.raises(ValueError, match="sim driver"):
+        CameraNodeConfig(driver="opencv", lockstep=True)

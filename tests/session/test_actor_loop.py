@@ -5,6 +5,7 @@ from robot_stack.session.actor_loop import (
     ActorConfig,
     ActorLoop,
     ClassifierOutput,
+    LockstepGate,
     Mode,
     Observation,
     TeleopInput,
@@ -282,3 +283,22 @@ def test_a_recovery_whose_task_already_holds_runs_and_must_undo_it_first():
     # an ordinary episode whose task already holds is still skipped
     r = loop.tick(obs(6), out("in", True, 6), None, 6.0)
     assert any(e["event"] == "task_already_done" for e in r.events)
+
+
+def test_lockstep_gate_waits_for_the_last_actions_effect_on_proprio_and_every_camera():
+    gate = LockstepGate(timeout_s=1.0)
+    assert gate.ready(0, {}, now=0.0)  # nothing sent yet
+    gate.sent(7, {"front": 2.0, "wrist": 2.0}, now=10.0)
+    assert not gate.ready(6, {"front": 2.2, "wrist": 2.2}, now=10.1)  # proprio from before the action
+    assert not gate.ready(7, {"front": 2.2, "wrist": 2.0}, now=10.1)  # the wrist frame is the old world
+    assert gate.ready(7, {"front": 2.2, "wrist": 2.2}, now=10.1)
+    assert gate.ready(7, {"front": 2.2, "wrist": 2.2}, now=10.2)  # stays open until the next action
+    assert gate.timeouts == 0
+
+
+def test_lockstep_gate_opens_after_its_timeout_when_the_effect_never_shows():
+    gate = LockstepGate(timeout_s=1.0)
+    gate.sent(7, {"front": 2.0}, now=10.0)
+    assert not gate.ready(0, {"front": 2.0}, now=10.9)  # e.g. a restarted controller counts from 0
+    assert gate.ready(0, {"front": 2.0}, now=11.1)
+    assert gate.timeouts == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from hardware.camera import CAMERA_REGISTRY, make_camera
 from hardware.sim import make_scene
 from hardware.sim.camera import SimCamera
+from hardware.sim.world import state_time
 
 
 def test_registered_and_reads_configured_size():
@@ -71,3 +73,29 @@ def test_mirrors_a_world_simulated_in_another_process(tmp_path):
         mirrored = cam.read(timeout=5).image
     assert cam.states_applied == 1
     np.testing.assert_array_equal(mirrored, reference)
+
+
+def test_render_on_state_gives_one_frame_per_world_state_with_its_simulated_time():
+    scene = make_scene("widowx250_cube_bowl", seed=4, image_size=48)
+    with SimCamera(SimCamera.Config(width=48, height=48, fps=50, render_on_state=True)) as cam:
+        with pytest.raises(Exception, match="no frame captured yet"):
+            cam.read_latest()  # nothing rendered before a world state arrives, unlike the fps mode
+        for i in range(3):
+            scene.step(np.array([0.0, 1.0, 0.0, 0, 0, 0, -1.0], dtype=np.float32))
+            state = scene.state()
+            assert state_time(state) == scene.world.data.time > 0
+            cam.set_state(state)
+            frame = cam.async_read(timeout=10)
+            assert frame.world_time == pytest.approx(scene.world.data.time)
+            np.testing.assert_array_equal(frame.image, scene.render())
+        last = frame.seq
+        time.sleep(0.3)  # 15 frame periods at fps=50, and no new state: no new frame
+        assert cam.read_latest().seq == last
+    scene.close()
+
+
+def test_render_on_state_needs_a_mirrored_camera():
+    scene = make_scene("widowx250_cube_bowl", seed=4, image_size=48)
+    with pytest.raises(ValueError, match="mirrored"):
+        SimCamera(SimCamera.Config(render_on_state=True), scene=scene)
+    scene.close()
