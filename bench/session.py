@@ -54,8 +54,8 @@ def main() -> int:
     p.add_argument("--timeout-s", type=float, default=3 * 3600, help="stop the online phase after this long")
     args = p.parse_args()
 
-    from robot_stack.dashboard.config import DashboardConfig
     from policies.config import LearnerConfig
+    from robot_stack.dashboard.config import DashboardConfig
     from robot_stack.learner.builder import PolicySpec
     from robot_stack.learner.pretrain import pretrain
     from robot_stack.session.actor_loop import ActorConfig

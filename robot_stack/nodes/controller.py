@@ -120,6 +120,7 @@ class ControllerNode(Node):
             self.arm.move_to(cfg.start_pose)
         self._action: tuple[np.ndarray, int, float] | None = None
         self._applied_seq = 0  # sequence number of the last command applied
+        self._published_since_tick = False  # lockstep: state already went out after a command this period
         self._ticks = 0
         self._held_ticks = 0
         self._last_reason = ""
@@ -150,6 +151,7 @@ class ControllerNode(Node):
         if self.cfg.lockstep:
             self._apply(action, action_seq(msg))
             self.publish_state()
+            self._published_since_tick = True
         else:
             self._action = (action, action_seq(msg), time.monotonic())
 
@@ -188,7 +190,12 @@ class ControllerNode(Node):
         if cmd is not None and time.monotonic() - cmd[2] <= self.cfg.action_timeout_s:
             self._apply(cmd[0], cmd[1])
         elif self.cfg.lockstep:
-            pass  # the world waits for the next command (the arm holds: nothing moves)
+            # The world waits for the next command (the arm holds: nothing moves). Its state is
+            # re-sent only in periods without commands, to keep frames coming while it stands
+            # still; right after a command it went out already (each copy costs every camera a render).
+            published, self._published_since_tick = self._published_since_tick, False
+            if published:
+                return
         elif self.scene is not None:
             self.scene.step(None)  # simulated time goes on; the arm keeps its last target
         else:

@@ -42,7 +42,7 @@ class SessionConfig:
     arm_config: str = "{}"  # JSON arm-config overrides for a real arm, e.g. {"host": "172.16.0.2"}
     camera_driver: str = "sim"  # camera driver: sim, realsense, opencv
     camera_config: str = "{}"  # JSON camera-config overrides, e.g. {"serial": "0123"}
-    cameras: tuple[str, ...] = ("front", "wrist")  # camera names (one camera node each; the policy sees all, the classifier the first)
+    cameras: tuple[str, ...] = ("front", "wrist")  # camera names (one camera node each; the policy sees all, the classifier those of reward.cameras)
     robot_id: str = "sim-widowx250"  # this robot's group in the store
     seed: int = 0  # scene layout and learner seed
     image_size: int = 64  # camera frames and policy input (square side)
