@@ -15,7 +15,8 @@
 Prints one JSON object as its last line: forward_success_pretrained, forward_success_finetuned,
 backward_success_finetuned, online_steps, human_resets (alerts that asked for a person; must be
 0), bc_baseline_success, forward_online_vs_ground_truth (online forward episodes the classifier
-credited, truly succeeded, credited falsely, missed), plus timings and settings. ``--quick`` is a smoke run (minutes, tiny).
+credited, truly succeeded, credited falsely, missed; classifier successes rejected from the reset
+pose, and how many of those were true), plus timings and settings. ``--quick`` is a smoke run (minutes, tiny).
 
     python bench/session.py                 # CPU-sized default: prepare ~10 min on 2 cores, then 3,000 online steps
     python bench/session.py --device cuda --preset gpu --online-steps 30000
@@ -120,9 +121,12 @@ def main() -> int:
         eps = [e for e in training_episodes() if e.phase == "forward"]
         truth = [bool((e.extra or {}).get("ground_truth")) for e in eps]
         credited = [e.outcome == "success" for e in eps]
+        # the classifier said done, but not from the reset pose (ActorConfig.confirm_success)
+        rejected = [(e.extra or {}).get("end_reason") == "success_not_confirmed" for e in eps]
         return {"episodes": len(eps), "credited": sum(credited), "true": sum(truth),
                 "credited_but_false": sum(c and not t for c, t in zip(credited, truth)),
-                "missed": sum(t and not c for c, t in zip(credited, truth))}
+                "missed": sum(t and not c for c, t in zip(credited, truth)),
+                "rejected_from_reset_pose": sum(rejected), "rejected_but_true": sum(r and t for r, t in zip(rejected, truth))}
 
     def count_alerts() -> int:
         """Alerts the actor raised (each asks for a person) in this run's log."""

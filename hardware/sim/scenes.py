@@ -133,6 +133,15 @@ class SimScene:
         """A scripted expert for ``task_id``: ``obs -> action (7,)`` in [-1, 1], with Gaussian ``noise``."""
         raise NotImplementedError
 
+    def stage_near_miss(self, task_id: str, rng: np.random.Generator) -> np.ndarray | None:
+        """Move the task's object to just short of ``task_id``'s goal (the task not done) and return
+        the goal's base-frame xy, for a success classifier's hard negatives; None if the scene has none.
+
+        An arm reaching empty-handed into the goal beside the object is what a policy that failed
+        its grasp does, and what fools a classifier that has only seen demos.
+        """
+        return None
+
     # ---- helpers for subclasses ---------------------------------------------------------------
     def randomize_appearance_of(self, attr: str, name: str, obj: mujoco.mjtObj, cols: slice = slice(0, 3)) -> None:
         """Declare (while building) a named element's model parameter as randomised appearance."""
@@ -394,6 +403,24 @@ class CubeBowlScene(SimScene):
     def privileged(self) -> dict[str, np.ndarray]:
         return {"cube_pose": self.free_body_pose("cube_joint"), "bowl_xy": self.mocap_xy("bowl")}
 
+    def stage_near_miss(self, task_id: str, rng: np.random.Generator) -> np.ndarray | None:
+        """The cube just outside the bowl wall (put in) or just inside it (take out); returns where
+        the expert would put it down (the bowl's centre, or a point on the table beside the bowl)."""
+        self.task(task_id)
+        c, bowl = self.cube_half, self.mocap_xy("bowl")
+        r_out = self.bowl_radius + 0.006 * self.robot.object_scale
+        ang = rng.uniform(-math.pi, math.pi)
+        direction = np.array([math.cos(ang), math.sin(ang)])
+        if task_id == "put_cube_in_bowl":
+            cube_xy, z, goal = bowl + rng.uniform(r_out + 1.5 * c, r_out + 4.0 * c) * direction, c, bowl
+        else:
+            cube_xy = bowl + rng.uniform(0.5, 1.0) * (self.bowl_radius - 1.6 * c) * direction
+            z, goal = c + 0.006, bowl + (r_out + rng.uniform(2.0, 4.0) * c) * direction
+        with self.world.lock:
+            self.set_free_body("cube_joint", np.array([cube_xy[0], cube_xy[1], z]), rng.uniform(-math.pi, math.pi))
+            mujoco.mj_forward(self.world.model, self.world.data)
+        return goal
+
     def success(self, task_id: str) -> bool:
         self.task(task_id)
         p = self.privileged()
@@ -528,6 +555,18 @@ class PushBlockScene(SimScene):
     def goal_xy(self, task_id: str) -> np.ndarray:
         p = self.privileged()
         return p["blue_xy"] if task_id == "push_block_to_blue" else p["yellow_xy"]
+
+    def stage_near_miss(self, task_id: str, rng: np.random.Generator) -> np.ndarray | None:
+        """The block just off the goal square's edge; returns the square's centre."""
+        self.task(task_id)
+        goal = self.goal_xy(task_id)
+        side = np.zeros(2)
+        side[int(rng.integers(2))] = rng.choice([-1.0, 1.0])
+        xy = goal + side * (self.square_half + rng.uniform(0.5, 2.0) * self.block_half) + rng.uniform(-0.5, 0.5, 2) * self.block_half * side[::-1]
+        with self.world.lock:
+            self.set_free_body("block_joint", np.array([xy[0], xy[1], self.block_half]), rng.uniform(-0.3, 0.3))
+            mujoco.mj_forward(self.world.model, self.world.data)
+        return goal
 
     def success(self, task_id: str) -> bool:
         self.task(task_id)

@@ -27,6 +27,7 @@ class PolicySpec:
     encoder_pooling: str = ""  # conv map -> vector: flatten or spatial_softmax ('' = the preset's)
     cql_alpha: float = -1.0  # weight of the conservative term (< 0 = the preset's)
     bc_weight: float = -1.0  # BC regulariser on the Cal-QL actor (< 0 = the preset's)
+    init_alpha: float = -1.0  # initial entropy temperature of Cal-QL's actor (<= 0 = the preset's: cpu 0.01, gpu 1.0)
     bc_trains_encoder: bool = False  # with bc_weight > 0: the BC term also trains the shared image encoder
     freeze_image_encoder: bool = False  # Cal-QL: keep the image encoder fixed (with init_from a BC policy)
     bc_data: Literal["all", "successes"] = "successes"  # what BC (and Cal-QL's BC term) imitates: all transitions, or steps that led to success + interventions
@@ -63,6 +64,8 @@ def learner_config(spec: PolicySpec, state_dim: int):
         overrides["calql.cql_alpha"] = spec.cql_alpha
     if spec.bc_weight >= 0:
         overrides["calql.bc_weight"] = spec.bc_weight
+    if spec.init_alpha > 0:
+        overrides["calql.init_alpha"] = spec.init_alpha
     if spec.bc_trains_encoder:
         overrides["calql.bc_trains_encoder"] = True
     if spec.freeze_image_encoder:

@@ -173,7 +173,10 @@ class ActorNode(Node):
         if cmd in ("start", "resume"):
             self.loop.start()
         elif cmd == "pause":
-            self.loop.pause()
+            events = self.loop.pause()
+            self._emit(events)
+            if events:  # a success check cut short committed its episode
+                self._save_state()
         elif cmd == "stop":
             self._emit(self.loop.stop())
             self._save_state()

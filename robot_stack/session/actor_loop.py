@@ -5,7 +5,10 @@ output and teleop state; the loop returns the action to publish. Recording follo
 RL convention: the step recorded at tick ``t`` holds ``obs_t`` and ``action_t``; its reward and
 terminal flag are only known at tick ``t+1``, from the classifier's verdict on ``obs_{t+1}``.
 An episode ends when the classifier says the current task is done (terminal, reward 1) or at
-the horizon (truncated, never terminal: the learner must still bootstrap there).
+the horizon (truncated, never terminal: the learner must still bootstrap there). With
+``confirm_success`` a "done" counts only once the classifier still says so with the arm back at
+its reset pose, gripper open: the arm in the goal region hides what the classifier must see, and
+policies learn to find arm poses it misjudges there (see ``ActorConfig.confirm_success``).
 
 The action stored is the one the controller reports it actually applied (after safety
 clipping), matched by sequence number; if that report has not arrived by the next tick the
@@ -44,7 +47,8 @@ class ActorConfig:
     observation_timeout_s: float = 1.0  # a camera frame or proprio older than this pauses stepping
     recovery_steps: int = 20  # ticks given to the scripted reset motion before a recovery episode
     success_ticks: int = 2  # consecutive classifier "done" ticks that end an episode (1 = the first; 2 rides out a one-frame glimpse, e.g. the gripper over the bowl hiding a cube beside it)
-    home_steps: int = 10  # ticks given to moving the arm to its reset pose before every other episode (objects stay where they are, as in RoboFuME); 0 = start where the last episode left the arm
+    home_steps: int = 10  # ticks given to moving the arm to its reset pose, gripper opening, before each episode (objects stay where they are, as in RoboFuME); 0 = start where the last episode left the arm
+    confirm_success: bool = True  # a classifier "done" counts only if it holds from the reset pose (arm out of the way, gripper open): online, 37 of 38 credited successes were arm poses the classifier misjudged (gripper in the bowl beside the cube, wrist camera turned away) and all such were rejected from there
     record_eval: bool = True  # store evaluation episodes (flagged eval, excluded from training)
 
     def __post_init__(self) -> None:
@@ -87,7 +91,14 @@ class Mode(enum.Enum):
     IDLE = "idle"  # not started, or stopped
     PAUSED = "paused"  # a person paused, or an alert paused the session
     RECOVERING = "recovering"  # running the scripted reset motion
+    CONFIRMING = "confirming"  # the classifier said done: re-checking from the reset pose
     RUNNING = "running"
+
+
+#: normalised action that keeps the arm where it is and opens the gripper (+1 = open): sent while
+#: the arm goes to its reset pose, so episodes start, and successes are re-checked, as the demos
+#: start: gripper open
+HOLD_OPEN = np.array([0, 0, 0, 0, 0, 0, 1], dtype=np.float32)
 
 
 @dataclass
@@ -178,7 +189,11 @@ class ActorLoop:
         self._recovery_left = 0
         self._done_ticks = 0  # consecutive ticks the classifier has called the current task done
         self._must_undo = False  # a recovery whose task already held: "done" counts once it has been undone
+        self._homed = False  # the arm was sent home since the last episode ended (a success check did it)
+        self._confirm_since: float | None = None  # CONFIRMING: when the arm got home (None: still going)
+        self._confirm_last = float("-inf")  # stamp of the last classifier output counted in the check
         self.sent_mismatches = 0
+        self.unconfirmed_successes = 0  # classifier successes that did not hold from the reset pose
         self.last_ground_truth: dict[str, Any] = {}
 
     # -- session commands -------------------------------------------------------------------
@@ -189,9 +204,14 @@ class ActorLoop:
         if self.mode in (Mode.IDLE, Mode.PAUSED):
             self.mode = Mode.RUNNING
 
-    def pause(self) -> None:
-        if self.mode in (Mode.RUNNING, Mode.RECOVERING):
+    def pause(self) -> list[dict]:
+        """Pause; a success check cut short does not count (the episode is committed as a failure)."""
+        events = []
+        if self.mode in (Mode.RUNNING, Mode.RECOVERING, Mode.CONFIRMING):
+            if self.mode is Mode.CONFIRMING:
+                events = self._end_check(confirmed=False, reason="paused")
             self.mode = Mode.PAUSED
+        return events
 
     def stop(self) -> list[dict]:
         """Stop: the episode in progress is committed as truncated so nothing recorded is lost."""
@@ -226,16 +246,17 @@ class ActorLoop:
             if self.plan is not None:
                 # Only the objects are left where they are: an arm that starts each episode wherever
                 # the last one left it (a workspace corner, say) starts far outside the demos.
-                wait = self.config.recovery_steps if self.plan.recovery else self.config.home_steps
+                wait = self.config.recovery_steps if self.plan.recovery else (0 if self._homed else self.config.home_steps)
+                self._homed = False
                 if wait > 0:
-                    self.mode = Mode.RECOVERING
-                    self._recovery_left = wait
-                    return TickResult(None, self._seq, named_pose="reset", events=events)
+                    return self._go_home(Mode.RECOVERING, wait, events)
         if self.mode is Mode.RECOVERING:
             self._recovery_left -= 1
             if self._recovery_left <= 0:
                 self.mode = Mode.RUNNING
-            return TickResult(None, self._seq, events=events)
+            return self._hold_open(events)
+        if self.mode is Mode.CONFIRMING:
+            return self._confirm_tick(reward, now, events)
         if obs is None or now - obs.stamp > self.config.observation_timeout_s:
             # Without a fresh observation no action is sent; the controller's watchdog holds the arm.
             return TickResult(None, self._seq, events=events)
@@ -261,6 +282,11 @@ class ActorLoop:
             says_done = False
         self._done_ticks = self._done_ticks + 1 if says_done else 0
         success = self._done_ticks >= self.config.success_ticks
+        if success and self._pending is not None and self.config.confirm_success:
+            # The pending step keeps its verdict open until the check from the reset pose.
+            events.append({"event": "checking_success", "episode": self.plan.index, "task": task_id, "success_prob": prob})
+            self._confirm_since, self._confirm_last, self._done_ticks = None, float("-inf"), 0
+            return self._go_home(Mode.CONFIRMING, self.config.home_steps, events)
         if self._pending is not None:
             at_horizon = not success and self._n_steps + 1 >= self.config.horizon
             self._close_pending(success, truncated=at_horizon)
@@ -294,6 +320,51 @@ class ActorLoop:
         return TickResult(action, self._seq, events=events)
 
     # -- internals --------------------------------------------------------------------------
+    def _go_home(self, mode: Mode, ticks: int, events: list[dict]) -> TickResult:
+        """Send the arm to its reset pose; the next ``ticks`` ticks open the gripper there."""
+        self.mode, self._recovery_left = mode, ticks
+        return TickResult(None, self._seq, named_pose="reset", events=events)
+
+    def _hold_open(self, events: list[dict]) -> TickResult:
+        self._seq += 1
+        return TickResult(HOLD_OPEN.copy(), self._seq, events=events)
+
+    def _confirm_tick(self, reward, now: float, events: list[dict]) -> TickResult:
+        """CONFIRMING: wait for the arm to get home, then count the classifier's fresh verdicts on
+        the current task: ``success_ticks`` "done" in a row confirm, one "not done" (or none within
+        the reward and observation timeouts) rejects."""
+        if self._confirm_since is None:
+            if self._recovery_left > 0:
+                self._recovery_left -= 1
+                return self._hold_open(events)
+            self._confirm_since = now  # verdicts arriving from here on are on frames of the arm home
+            return TickResult(None, self._seq, events=events)
+        assert self.plan is not None
+        task_id = self.plan.task.id
+        if isinstance(reward, Mapping):
+            reward = reward.get(task_id)
+        if reward is not None and reward.task_id == task_id and reward.stamp > max(self._confirm_since, self._confirm_last):
+            self._confirm_last = reward.stamp
+            if not reward.decision:
+                return TickResult(None, self._seq, events=events + self._end_check(False, f"p={reward.prob:.2f} from the reset pose"))
+            self._done_ticks += 1
+            if self._done_ticks >= self.config.success_ticks:
+                return TickResult(None, self._seq, events=events + self._end_check(True))
+        elif now - self._confirm_since > self.config.reward_timeout_s + self.config.observation_timeout_s:
+            return TickResult(None, self._seq, events=events + self._end_check(False, "no classifier output"))
+        return TickResult(None, self._seq, events=events)
+
+    def _end_check(self, confirmed: bool, reason: str = "") -> list[dict]:
+        """Finish the episode whose success was being checked (the arm is home for the next one)."""
+        assert self.plan is not None
+        self.mode, self._homed, self._done_ticks = Mode.RUNNING, True, 0
+        if confirmed:
+            self._close_pending(True)
+            return self._finish(success=True, truncated=False)
+        self.unconfirmed_successes += 1
+        event = {"event": "success_not_confirmed", "episode": self.plan.index, "task": self.plan.task.id, "why": reason}
+        return [event] + self._finish(success=False, truncated=True, reason="success_not_confirmed")
+
     def _begin_episode(self) -> list[dict]:
         events = []
         newer = self.policy_source() if self.policy_source is not None else None
@@ -386,4 +457,4 @@ class ActorLoop:
                 "phase": plan.task.phase if plan else None, "episode": plan.index if plan else None,
                 "step": self._n_steps, "eval": plan.eval if plan else False,
                 "policy_version": int(self.policy.version), "paused": self.mode is Mode.PAUSED,
-                "alert": self.scheduler.alert}
+                "alert": self.scheduler.alert, "unconfirmed_successes": self.unconfirmed_successes}

@@ -122,6 +122,7 @@ def collect_prior_data(store, scene_name: str, robot_id: str, cfg: PriorDataConf
 
 def labelled_sim_snapshots(scene_name: str, task_ids: tuple[str, ...], n: int, seed: int = 0, image_size: int = 64,
                            cameras: tuple[str, ...] = ("front",), frames_per_group: int = 50,
+                           near_miss_share: float = 0.3, session_layout_share: float = 0.0,
                            progress: bool = True) -> list:
     """Success-classifier frames of varied sim states, labelled for every task by the simulator.
 
@@ -130,9 +131,16 @@ def labelled_sim_snapshots(scene_name: str, task_ids: tuple[str, ...], n: int, s
     already done), and "not done" when the policy mimics a release without the object: an empty
     gripper lowered into the bowl fooled a classifier trained on demos alone, and the policy
     learned to do just that for its reward. Each snapshot starts from a fresh randomised scene;
-    half run the scripted expert of a random task for a random number of steps (untouched, object
-    in the gripper, solved), half reach with a random gripper opening toward an object (often the
-    place target: the decoys) or a random point, at a random height; then up to 4 random actions.
+    ``near_miss_share`` of them are near misses (``scene.stage_near_miss``: the object just short
+    of the goal, e.g. the cube beside the bowl, and the arm reaching empty-handed into the goal:
+    the policy's failure behind 14 of 19 false successes in one online run); of the rest, half run the scripted expert of a random task for a random number of steps
+    (untouched, object in the gripper, solved), half reach with a random gripper opening toward an
+    object (often the place target: the decoys) or a random point, at a random height; then up to
+    4 random actions.
+    ``session_layout_share`` of the snapshots start from the layout a sim session with this
+    ``seed`` runs in (``make_scene(scene_name, seed)``: where the bowl stands, colours, light,
+    camera pose), which every online frame of that session shows, instead of a fresh one: the
+    lab's own workspace, where a real robot's classifier examples come from too.
     One frame per camera, tiled like the classifier sees them (``reward_vlm.tile_views``). These
     frames train the classifier only: they are not episodes and never reach the replay buffer.
 
@@ -150,8 +158,14 @@ def labelled_sim_snapshots(scene_name: str, task_ids: tuple[str, ...], n: int, s
     try:
         for i in tqdm(range(n), desc="classifier snapshots", disable=not progress, unit="frame"):
             task = task_ids[i % len(task_ids)]
-            scene.randomize(rng, task_id=task)
-            if rng.random() < 0.5:
+            if rng.random() < session_layout_share:
+                scene.randomize(np.random.default_rng(seed))  # as the session's scene builds itself
+            else:
+                scene.randomize(rng, task_id=task)
+            goal = scene.stage_near_miss(task, rng) if rng.random() < near_miss_share else None
+            if goal is not None:
+                _reach(scene, _over(scene, goal, rng), float(rng.choice([1.0, 0.3, -1.0])), int(rng.integers(3, 20)))
+            elif rng.random() < 0.5:
                 expert = scene.expert(task, noise=0.1, rng=rng)
                 for _ in range(int(rng.integers(0, int(0.75 * scene.max_episode_steps)))):
                     scene.step(expert(scene.observe()))
@@ -175,13 +189,17 @@ def labelled_sim_snapshots(scene_name: str, task_ids: tuple[str, ...], n: int, s
 
 def _reach_target(scene, rng: np.random.Generator) -> np.ndarray:
     """A base-frame point to reach: over one of the scene's objects (mostly) or anywhere in its area, at any height."""
-    s = scene.robot.object_scale
     objects = [np.asarray(v)[:2] for v in scene.privileged().values()]
     if rng.random() < 0.8:
-        xy = objects[int(rng.integers(len(objects)))] + rng.normal(0.0, 0.01 * s, 2)
-    else:
-        lo, hi = scene.area()
-        xy = rng.uniform(lo, hi)
+        return _over(scene, objects[int(rng.integers(len(objects)))], rng)
+    lo, hi = scene.area()
+    return _over(scene, rng.uniform(lo, hi), rng, spread=0.0)
+
+
+def _over(scene, xy: np.ndarray, rng: np.random.Generator, spread: float = 0.01) -> np.ndarray:
+    """``(3,)`` base-frame point near ``xy`` (normal jitter of ``spread`` m, scaled with the robot), at a random height."""
+    s = scene.robot.object_scale
+    xy = np.asarray(xy) + (rng.normal(0.0, spread * s, 2) if spread else 0.0)
     return np.array([xy[0], xy[1], rng.uniform(scene.robot.tcp_to_tip, 0.1 * s)])
 
 

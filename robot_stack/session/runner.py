@@ -133,15 +133,16 @@ class Session:
                                 self._collect_prior, "collect prior data with the scripted experts"))
         if not c.reward.classifier:
             stages.append(Stage("train_reward", {"reward": dataclasses.asdict(c.reward), "tasks": [self.forward.id, self.backward.id],
-                                                 "cameras": list(self.reward_cameras)}, self._train_reward, "train the success classifier"))
+                                                 "cameras": list(self.reward_cameras)}, self._train_reward, "train the success classifier",
+                                needs=("collect_prior",)))
         if c.pretrained:
             self._link_pretrained()
         else:
             if self.bc_init:
                 stages.append(Stage("pretrain_bc", {"policy": dataclasses.asdict(self.bc_spec()), "updates": c.bc_init_updates},
-                                    self._pretrain_bc, "pre-train the BC policy Cal-QL starts from"))
+                                    self._pretrain_bc, "pre-train the BC policy Cal-QL starts from", needs=("collect_prior",)))
             stages.append(Stage("pretrain", {"policy": dataclasses.asdict(self.policy), "updates": c.pretrain_updates},
-                                self._pretrain, f"pre-train {self.policy.kind} offline"))
+                                self._pretrain, f"pre-train {self.policy.kind} offline", needs=("collect_prior", "pretrain_bc")))
         return run_stages(self.paths.root, stages, self.log)
 
     def _store(self):
@@ -168,7 +169,9 @@ class Session:
             from robot_stack.session.prior_data import labelled_sim_snapshots
 
             extra = labelled_sim_snapshots(c.scene, (self.forward.id, self.backward.id), c.reward.sim_snapshots, seed=c.seed,
-                                           image_size=c.image_size, cameras=self.reward_cameras)
+                                           image_size=c.image_size, cameras=self.reward_cameras,
+                                           near_miss_share=c.reward.sim_near_misses,
+                                           session_layout_share=c.reward.sim_session_layout)
         target, summary = train_from_store(
             self._store(), [self.forward, self.backward], self.paths.classifier,
             RewardDataConfig(cameras=self.reward_cameras, margin_frames=c.reward.margin_frames),
@@ -190,8 +193,10 @@ class Session:
                 "summary_line": f"{what} v{summary['version']} after {summary['updates']} updates"}
 
     def bc_spec(self):
-        """The BC learner on the same inputs as the session's policy (no init, no Cal-QL-only options)."""
-        return dataclasses.replace(self.policy, kind="bc", init_from="", freeze_image_encoder=False, bc_trains_encoder=False)
+        """The BC learner on the same inputs as the session's policy (no init, no Cal-QL-only options,
+        so changing those does not re-train it)."""
+        return dataclasses.replace(self.policy, kind="bc", init_from="", freeze_image_encoder=False, bc_trains_encoder=False,
+                                   cql_alpha=-1.0, bc_weight=-1.0, init_alpha=-1.0)
 
     def _pretrain_bc(self, run_dir: pathlib.Path) -> dict:
         return self._pretrain_into(run_dir, self.paths.bc_policy, self.bc_spec(), self.cfg.bc_init_updates, "BC policy")

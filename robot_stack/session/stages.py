@@ -3,8 +3,9 @@
 Each stage writes ``<run_dir>/stages/<name>.json`` last, with the hash of the config it ran with.
 A stage is skipped when that file exists with the same hash and the outputs it lists still exist,
 so ``robot-stack run`` a second time (or ``--resume``) goes straight to the session, while a
-changed config or a deleted output re-runs exactly the stages affected. Stages after a re-run
-stage are re-run as well: their inputs changed.
+changed config or a deleted output re-runs exactly the stages affected. A stage that needs a
+re-run one is re-run as well (its inputs changed); by default a stage needs every stage before it,
+but one may name its inputs (``needs``), so a new success classifier does not re-train the policy.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Stage:
     config: Any  # JSON-serialisable (or dataclass) description of everything the stage depends on
     run: Callable[[pathlib.Path], dict]  # does the work in the run dir; returns a summary with "outputs"
     title: str = ""  # shown to the user
+    needs: tuple[str, ...] | None = None  # stages whose outputs it reads (a re-run of one re-runs it); None = every earlier stage
 
 
 def config_hash(config: Any) -> str:
@@ -62,15 +64,16 @@ def stage_done(run_dir: pathlib.Path, stage: Stage) -> dict | None:
 def run_stages(run_dir: pathlib.Path, stages: list[Stage], log: Callable[[str], None] = print) -> dict[str, dict]:
     """Run stages in order, skipping the cached ones; returns {name: record}."""
     records: dict[str, dict] = {}
-    rerun_rest = False
+    rerun: set[str] = set()
     for i, stage in enumerate(stages, 1):
         label = f"[{i}/{len(stages)}] {stage.title or stage.name}"
-        record = None if rerun_rest else stage_done(run_dir, stage)
+        inputs_changed = bool(rerun if stage.needs is None else rerun & set(stage.needs))
+        record = None if inputs_changed else stage_done(run_dir, stage)
         if record is not None:
             log(f"{label}: cached ({record.get('summary_line', 'done')})")
             records[stage.name] = record
             continue
-        rerun_rest = True
+        rerun.add(stage.name)
         log(f"{label} ...")
         t0 = time.monotonic()
         summary = stage.run(run_dir)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from robot_stack.session.actor_loop import (
+    HOLD_OPEN,
     ActorConfig,
     ActorLoop,
     ClassifierOutput,
@@ -59,6 +60,7 @@ def obs(t):
 def make(horizon=5, eval_every=0, policy=None, **kw):
     kw.setdefault("home_steps", 0)  # most tests count ticks from the first action
     kw.setdefault("success_ticks", 1)  # ... and end an episode on the first "done"
+    kw.setdefault("confirm_success", False)  # ... without re-checking it from the reset pose
     sink = Sink()
     loop = ActorLoop(ActorConfig(horizon=horizon, **kw), ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=eval_every)),
                      policy or ConstPolicy(0.5), sink)
@@ -219,9 +221,11 @@ def test_every_episode_starts_with_the_arm_sent_home():
     loop, sink = make(horizon=2, home_steps=2)
     results = [loop.tick(obs(t), None, None, now=float(t)) for t in range(10)]
     homes = [t for t, r in enumerate(results) if r.named_pose == "reset"]
-    acted = [t for t, r in enumerate(results) if r.action is not None]
-    # home at 0, wait 2 ticks, act at 3 and 4, close at 5 -> next episode homes at 6, acts at 9
-    assert homes == [0, 6] and acted == [3, 4, 9], (homes, acted)
+    opening = [t for t, r in enumerate(results) if r.action is not None and np.array_equal(r.action, HOLD_OPEN)]
+    acted = [t for t, r in enumerate(results) if r.action is not None and np.allclose(r.action, 0.5)]
+    # home at 0, 2 ticks holding still with the gripper opening (as demos start), act at 3 and 4,
+    # close at 5 -> next episode homes at 6, opens at 7 and 8, acts at 9
+    assert homes == [0, 6] and opening == [1, 2, 7, 8] and acted == [3, 4, 9], (homes, opening, acted)
     assert len(sink.episodes) == 1 and len(sink.episodes[0][1]["action"]) == 2
     with pytest.raises(ValueError, match="home_steps"):
         ActorConfig(home_steps=-1)
@@ -262,7 +266,7 @@ def test_a_recovery_whose_task_already_holds_runs_and_must_undo_it_first():
     cube re-stages the scene) and its success needs the task undone, then done again."""
     sink = Sink()
     sched = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=0, stuck_after=1, max_recoveries=3))
-    loop = ActorLoop(ActorConfig(horizon=4, recovery_steps=0, home_steps=0, success_ticks=1), sched, ConstPolicy(0.0), sink)
+    loop = ActorLoop(ActorConfig(horizon=4, recovery_steps=0, home_steps=0, success_ticks=1, confirm_success=False), sched, ConstPolicy(0.0), sink)
     loop.start()
 
     def out(task, done, t):
@@ -302,3 +306,62 @@ def test_lockstep_gate_opens_after_its_timeout_when_the_effect_never_shows():
     assert not gate.ready(0, {"front": 2.0}, now=10.9)  # e.g. a restarted controller counts from 0
     assert gate.ready(0, {"front": 2.0}, now=11.1)
     assert gate.timeouts == 1
+
+
+def confirming_loop(success_ticks=1):
+    """A loop whose first forward episode (2 steps) the classifier has just called done; the arm
+    has gone home and opened. Returns (loop, sink, t): ``t`` is the next tick's time."""
+    loop, sink = make(horizon=50, home_steps=2, success_ticks=success_ticks, confirm_success=True)
+    run = [loop.tick(obs(t), None, None, float(t)) for t in range(3)]  # home, open, open
+    assert [r.named_pose for r in run] == ["reset", None, None] and loop.mode is Mode.RUNNING
+    loop.tick(obs(3), ClassifierOutput("in", 0.2, False, 3.0), None, 3.0)  # policy steps
+    t = 4
+    for k in range(success_ticks):  # "done" seen with the arm in the goal region
+        r = loop.tick(obs(t), ClassifierOutput("in", 0.97, True, float(t)), None, float(t))
+        t += 1
+    assert r.action is None and r.named_pose == "reset" and loop.mode is Mode.CONFIRMING
+    assert [e["event"] for e in r.events] == ["checking_success"] and sink.episodes == []
+    for _ in range(2):  # the arm goes home and opens; the verdict from the goal region does not count
+        r = loop.tick(obs(t), ClassifierOutput("in", 0.97, True, float(t - 1)), None, float(t))
+        assert np.array_equal(r.action, HOLD_OPEN) and loop.mode is Mode.CONFIRMING
+        t += 1
+    return loop, sink, t
+
+
+def test_a_success_counts_once_it_holds_from_the_reset_pose():
+    loop, sink, t = confirming_loop(success_ticks=2)  # steps at 3 and 4, done at 4 and 5
+    assert loop.tick(obs(t), ClassifierOutput("in", 0.97, True, t - 0.5), None, t).events == []  # from before it got home
+    assert loop.tick(obs(t + 1), ClassifierOutput("in", 0.95, True, t + 0.5), None, t + 1).events == []  # 1 of 2
+    r = loop.tick(obs(t + 2), ClassifierOutput("in", 0.96, True, t + 1.5), None, t + 2)
+    assert any(e["event"] == "task_flipped" for e in r.events)
+    _, steps, outcome, extra = sink.episodes[0]
+    assert outcome == "success" and steps["reward"].tolist() == [0.0, 1.0] and steps["terminal"].tolist() == [False, True]
+    assert extra["end_reason"] == "success" and loop.unconfirmed_successes == 0
+    r = loop.tick(obs(t + 3), None, None, t + 3)  # the arm is home already: the next task starts at once
+    assert r.named_pose is None and np.allclose(r.action, 0.5) and loop.plan.task.id == "out"
+
+
+def test_a_success_that_does_not_hold_from_the_reset_pose_is_a_truncated_failure():
+    loop, sink, t = confirming_loop()  # one step (at 3), done at 4
+    assert loop.tick(obs(t), None, None, t).action is None  # home: the check starts
+    r = loop.tick(obs(t + 1), ClassifierOutput("in", 0.03, False, t + 0.5), None, t + 1)
+    assert [e["event"] for e in r.events][:2] == ["success_not_confirmed", "episode_committed"]
+    _, steps, outcome, extra = sink.episodes[0]
+    assert outcome == "failure" and extra["end_reason"] == "success_not_confirmed"
+    assert steps["reward"].tolist() == [0.0] and not steps["terminal"].any() and steps["truncated"].tolist() == [True]
+    assert loop.unconfirmed_successes == 1 and loop.status()["unconfirmed_successes"] == 1
+    r = loop.tick(obs(t + 2), None, None, t + 2)  # the same task again, from home, without another trip there
+    assert r.named_pose is None and loop.plan.task.id == "in" and np.allclose(r.action, 0.5)
+
+
+def test_no_verdict_from_the_reset_pose_or_a_pause_rejects_the_success():
+    loop, sink, t = confirming_loop()
+    assert loop.tick(obs(t), None, None, t).events == []  # home: the check starts
+    assert loop.tick(obs(t + 1), None, None, t + 1).events == []
+    r = loop.tick(obs(t + 2), None, None, t + 2.5)  # reward + observation timeouts (1 s + 1 s) passed since
+    assert r.events[0] == {"event": "success_not_confirmed", "episode": 0, "task": "in", "why": "no classifier output"}
+    assert sink.episodes[0][2] == "failure"
+    loop, sink, t = confirming_loop()
+    events = loop.pause()
+    assert [e["event"] for e in events][:2] == ["success_not_confirmed", "episode_committed"] and events[0]["why"] == "paused"
+    assert loop.mode is Mode.PAUSED and sink.episodes[0][2] == "failure" and loop.plan is None

@@ -24,5 +24,7 @@ def test_bench_session_quick_prints_json(tmp_path, dds_env):
         assert 0.0 <= result[k] <= 1.0
     assert result["policy_version_finetuned"] >= 2, "the learner should have published during the online phase"
     vs_truth = result["forward_online_vs_ground_truth"]
-    assert vs_truth["episodes"] >= 1 and 0 <= vs_truth["credited_but_false"] <= vs_truth["credited"] <= vs_truth["episodes"]
+    # (a 40-step run may record no forward episode: an untrained backward policy can use them all)
+    assert 0 <= vs_truth["credited_but_false"] <= vs_truth["credited"] <= vs_truth["episodes"]
     assert vs_truth["true"] == vs_truth["credited"] - vs_truth["credited_but_false"] + vs_truth["missed"]
+    assert 0 <= vs_truth["rejected_but_true"] <= vs_truth["rejected_from_reset_pose"] <= vs_truth["episodes"] - vs_truth["credited"]

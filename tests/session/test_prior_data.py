@@ -21,3 +21,30 @@ def test_snapshots_are_tiled_and_labelled_for_every_task():
     # the arm is not always at its reset pose: the wrist views differ beyond lighting noise
     wrist = np.concatenate([eps[0].frames, eps[2].frames])[:, :, 32:].astype(np.float32)
     assert np.abs(wrist - wrist.mean(axis=0)).mean() > 10
+
+
+def test_near_miss_snapshots_are_negatives_with_the_arm_at_the_goal():
+    """All near misses: each task one step short of done (its reverse still holds), the scenes varied."""
+    eps = labelled_sim_snapshots("widowx250_cube_bowl", TASKS, 12, seed=4, image_size=32, cameras=("front",),
+                                 frames_per_group=12, near_miss_share=1.0, progress=False)
+    fwd, bwd = eps[0].frame_labels, eps[1].frame_labels
+    # even frames stage "put in" (cube beside the bowl), odd ones "take out" (cube inside the rim)
+    assert not fwd[0::2].any() and bwd[0::2].all()
+    assert fwd[1::2].all() and not bwd[1::2].any()
+    assert np.abs(eps[0].frames.astype(np.float32) - eps[0].frames.mean(axis=0)).mean() > 3
+
+
+def test_session_layout_snapshots_show_the_sessions_own_scene():
+    """Snapshots in the session's layout share its look (table, light, camera); fresh ones do not."""
+    from hardware.sim.scenes import make_scene
+
+    with make_scene("widowx250_cube_bowl", seed=8, image_size=32) as session_scene:  # what the session's controller builds
+        table = np.median(session_scene.images()["front"].reshape(-1, 3), axis=0)
+
+    def tables(share):
+        eps = labelled_sim_snapshots("widowx250_cube_bowl", TASKS, 8, seed=8, image_size=32, cameras=("front",),
+                                     session_layout_share=share, progress=False)
+        return np.median(eps[0].frames.reshape(8, -1, 3), axis=1)  # (8, 3) the table's colour in each
+
+    assert np.abs(tables(1.0) - table).max() <= 2
+    assert np.abs(tables(0.0) - table).max(axis=1).min() > 2

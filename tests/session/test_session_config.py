@@ -1,4 +1,4 @@
-"""Session configuration as it reaches the node graph: the classifier's cameras, lockstep sim."""
+"""Session configuration as it reaches the node graph and its stages: the classifier's cameras, lockstep sim, the BC policy."""
 
 import pytest
 
@@ -27,6 +27,9 @@ def test_reward_cameras_must_be_session_cameras(tmp_path):
         SessionConfig(run_dir=str(tmp_path), reward=RewardSetup(cameras=("front", "side")))
     with pytest.raises(ValueError, match="sim_snapshots"):
         RewardSetup(sim_snapshots=-1)
+    for name in ("sim_near_misses", "sim_session_layout"):
+        with pytest.raises(ValueError, match=name):
+            RewardSetup(**{name: 1.5})
 
 
 def test_sim_sessions_run_in_lockstep_and_real_arms_never(tmp_path):
@@ -40,3 +43,16 @@ def test_sim_sessions_run_in_lockstep_and_real_arms_never(tmp_path):
         forward_instruction="do a", backward_task="b", backward_instruction="undo a", pretrained=str(tmp_path / "ckpt"),
         reward=RewardSetup(classifier=str(tmp_path / "clf"))))
     assert not any(real[n]["lockstep"] for n in lockstep_nodes)
+
+
+def test_the_bc_policy_does_not_depend_on_cal_ql_only_options(tmp_path):
+    """Tuning Cal-QL (its conservative weight, its BC term) must not re-train the BC policy it starts from."""
+    from robot_stack.learner.builder import PolicySpec
+
+    def bc(**calql):
+        return Session(SessionConfig(run_dir=str(tmp_path), policy=PolicySpec(**calql)), log=lambda s: None).bc_spec()
+
+    base = bc()
+    assert base.kind == "bc" and not base.init_from
+    assert bc(cql_alpha=0.5, bc_weight=10.0, init_alpha=0.1, freeze_image_encoder=True) == base
+    assert bc(batch_size=32) != base  # what BC itself uses still counts

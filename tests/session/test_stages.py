@@ -31,6 +31,26 @@ def test_changed_config_reruns_that_stage_and_everything_after(tmp_path):
     assert calls == ["b", "c"]
 
 
+def test_a_stage_naming_its_inputs_reruns_only_when_one_of_them_did(tmp_path):
+    calls = []
+
+    def stages(reward_cfg):
+        reward = make_stage("reward", reward_cfg, calls)
+        reward.needs = ("data",)
+        policy = make_stage("policy", {}, calls)
+        policy.needs = ("data",)
+        return [make_stage("data", {}, calls), reward, policy]
+
+    run_stages(tmp_path, stages({"n": 1}), lambda s: None)
+    calls.clear()
+    run_stages(tmp_path, stages({"n": 2}), lambda s: None)  # a new classifier config: the policy stays cached
+    assert calls == ["reward"]
+    (tmp_path / "data.out").unlink()  # the data they both read is made again: both re-run
+    calls.clear()
+    run_stages(tmp_path, stages({"n": 2}), lambda s: None)
+    assert calls == ["data", "reward", "policy"]
+
+
 def test_missing_output_reruns(tmp_path):
     calls = []
     stages = [make_stage("a", {}, calls)]

@@ -94,6 +94,30 @@ def test_push_ground_truth(scenes):
 
 
 @pytest.mark.parametrize("name", ALL)
+def test_near_misses_stop_just_short_of_the_goal(scenes, name):
+    """Classifier hard negatives: the object close to the goal the scene returns, the task not done."""
+    scene = scenes[name]
+    obj = "cube_pose" if isinstance(scene, CubeBowlScene) else "block_pose"
+    rng = np.random.default_rng(11)
+    for k in range(6):
+        task = scene.tasks[k % 2].id
+        scene.randomize(rng, task_id=task)
+        goal = scene.stage_near_miss(task, rng)
+        scene.world.step(0.3)  # staged at rest: it stays there
+        p = scene.privileged()
+        dist = float(np.linalg.norm(p[obj][:2] - goal))
+        assert not scene.success(task), f"{name} {task}: near miss is a success"
+        if isinstance(scene, CubeBowlScene):
+            assert dist < scene.bowl_radius + 6 * scene.cube_half, f"{name} {task}: cube {dist:.3f} m from the goal"
+            # beside the bowl the cube is out of it, inside the rim it is in: the reverse task holds
+            assert scene.success(scene.reverse(task).id)
+            if task == "put_cube_in_bowl":
+                assert np.allclose(goal, p["bowl_xy"])
+        else:
+            assert dist < scene.square_half + 3 * scene.block_half and np.allclose(goal, scene.goal_xy(task))
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_randomized_starts_are_unsolved_and_vary(scenes, name):
     scene = scenes[name]
     layouts, looks = [], []
