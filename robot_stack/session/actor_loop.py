@@ -7,8 +7,9 @@ terminal flag are only known at tick ``t+1``, from the classifier's verdict on `
 An episode ends when the classifier says the current task is done (terminal, reward 1) or at
 the horizon (truncated, never terminal: the learner must still bootstrap there). With
 ``confirm_success`` a "done" counts only once the classifier still says so with the arm back at
-its reset pose, gripper open: the arm in the goal region hides what the classifier must see, and
-policies learn to find arm poses it misjudges there (see ``ActorConfig.confirm_success``).
+its reset pose, gripper open, and an episode at its horizon is a success if it says so from there:
+the arm in the goal region hides what the classifier must see, and policies learn to find arm
+poses it misjudges there (see ``ActorConfig.confirm_success``).
 
 The action stored is the one the controller reports it actually applied (after safety
 clipping), matched by sequence number; if that report has not arrived by the next tick the
@@ -48,7 +49,8 @@ class ActorConfig:
     recovery_steps: int = 20  # ticks given to the scripted reset motion before a recovery episode
     success_ticks: int = 2  # consecutive classifier "done" ticks that end an episode (1 = the first; 2 rides out a one-frame glimpse, e.g. the gripper over the bowl hiding a cube beside it)
     home_steps: int = 10  # ticks given to moving the arm to its reset pose, gripper opening, before each episode (objects stay where they are, as in RoboFuME); 0 = start where the last episode left the arm
-    confirm_success: bool = True  # a classifier "done" counts only if it holds from the reset pose (arm out of the way, gripper open): online, 37 of 38 credited successes were arm poses the classifier misjudged (gripper in the bowl beside the cube, wrist camera turned away) and all such were rejected from there
+    release_steps: int = 2  # ticks of "hold still, gripper open" before the arm goes home, so a held object is put down where it is rather than carried home and dropped from there
+    confirm_success: bool = True  # success is judged from the reset pose (arm out of the way, gripper open): a classifier "done" counts only if it holds from there, and an episode at its horizon succeeds if the task is seen done from there. Online, 37 of 38 credited successes were arm poses the classifier misjudged (gripper in the bowl beside the cube, wrist camera turned away), and all 20 such we recorded were judged not done from the reset pose
     record_eval: bool = True  # store evaluation episodes (flagged eval, excluded from training)
 
     def __post_init__(self) -> None:
@@ -61,8 +63,9 @@ class ActorConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.success_ticks < 1:
             raise ValueError(f"success_ticks must be >= 1, got {self.success_ticks}")
-        if self.recovery_steps < 0 or self.home_steps < 0:
-            raise ValueError(f"recovery_steps and home_steps must be >= 0, got {self.recovery_steps}, {self.home_steps}")
+        if self.recovery_steps < 0 or self.home_steps < 0 or self.release_steps < 0:
+            raise ValueError(f"recovery_steps, home_steps and release_steps must be >= 0, got "
+                             f"{self.recovery_steps}, {self.home_steps}, {self.release_steps}")
 
 
 @dataclass
@@ -95,9 +98,9 @@ class Mode(enum.Enum):
     RUNNING = "running"
 
 
-#: normalised action that keeps the arm where it is and opens the gripper (+1 = open): sent while
-#: the arm goes to its reset pose, so episodes start, and successes are re-checked, as the demos
-#: start: gripper open
+#: normalised action that keeps the arm where it is and opens the gripper (+1 = open): sent before
+#: and after the arm goes to its reset pose, so episodes start, and successes are re-checked, as
+#: the demos start: gripper open
 HOLD_OPEN = np.array([0, 0, 0, 0, 0, 0, 1], dtype=np.float32)
 
 
@@ -186,12 +189,13 @@ class ActorLoop:
         self._pending: dict[str, Any] | None = None
         self._seq = 0
         self._sent: dict[int, np.ndarray] = {}
-        self._recovery_left = 0
+        self._homing: list[str] = []  # what the next RECOVERING/CONFIRMING ticks do: "open" (hold still, gripper open) or "pose" (go to reset)
         self._done_ticks = 0  # consecutive ticks the classifier has called the current task done
         self._must_undo = False  # a recovery whose task already held: "done" counts once it has been undone
         self._homed = False  # the arm was sent home since the last episode ended (a success check did it)
         self._confirm_since: float | None = None  # CONFIRMING: when the arm got home (None: still going)
         self._confirm_last = float("-inf")  # stamp of the last classifier output counted in the check
+        self._checking_horizon = False  # the check runs because the episode reached its horizon
         self.sent_mismatches = 0
         self.unconfirmed_successes = 0  # classifier successes that did not hold from the reset pose
         self.last_ground_truth: dict[str, Any] = {}
@@ -251,10 +255,10 @@ class ActorLoop:
                 if wait > 0:
                     return self._go_home(Mode.RECOVERING, wait, events)
         if self.mode is Mode.RECOVERING:
-            self._recovery_left -= 1
-            if self._recovery_left <= 0:
+            result = self._homing_tick(events)
+            if not self._homing:
                 self.mode = Mode.RUNNING
-            return self._hold_open(events)
+            return result
         if self.mode is Mode.CONFIRMING:
             return self._confirm_tick(reward, now, events)
         if obs is None or now - obs.stamp > self.config.observation_timeout_s:
@@ -282,13 +286,16 @@ class ActorLoop:
             says_done = False
         self._done_ticks = self._done_ticks + 1 if says_done else 0
         success = self._done_ticks >= self.config.success_ticks
-        if success and self._pending is not None and self.config.confirm_success:
-            # The pending step keeps its verdict open until the check from the reset pose.
-            events.append({"event": "checking_success", "episode": self.plan.index, "task": task_id, "success_prob": prob})
-            self._confirm_since, self._confirm_last, self._done_ticks = None, float("-inf"), 0
-            return self._go_home(Mode.CONFIRMING, self.config.home_steps, events)
         if self._pending is not None:
             at_horizon = not success and self._n_steps + 1 >= self.config.horizon
+            if (success or at_horizon) and self.config.confirm_success:
+                # The last step keeps its verdict open until the check from the reset pose; at the
+                # horizon too: a task done late, the arm still in the way, counts once seen from there.
+                events.append({"event": "checking_success", "episode": self.plan.index, "task": task_id,
+                               "success_prob": prob, "at_horizon": at_horizon})
+                self._confirm_since, self._confirm_last, self._done_ticks = None, float("-inf"), 0
+                self._checking_horizon = at_horizon
+                return self._go_home(Mode.CONFIRMING, self.config.home_steps, events)
             self._close_pending(success, truncated=at_horizon)
             if success or at_horizon:
                 return TickResult(None, self._seq, events=events + self._finish(success=success, truncated=at_horizon))
@@ -321,11 +328,17 @@ class ActorLoop:
 
     # -- internals --------------------------------------------------------------------------
     def _go_home(self, mode: Mode, ticks: int, events: list[dict]) -> TickResult:
-        """Send the arm to its reset pose; the next ``ticks`` ticks open the gripper there."""
-        self.mode, self._recovery_left = mode, ticks
-        return TickResult(None, self._seq, named_pose="reset", events=events)
+        """Put down what the gripper holds where it is (``release_steps`` ticks), send the arm to
+        its reset pose, then give it ``ticks`` ticks there, gripper open; this tick is the first."""
+        self.mode = mode
+        self._homing = ["open"] * self.config.release_steps + ["pose"] + ["open"] * ticks
+        return self._homing_tick(events)
 
-    def _hold_open(self, events: list[dict]) -> TickResult:
+    def _homing_tick(self, events: list[dict]) -> TickResult:
+        if not self._homing:
+            return TickResult(None, self._seq, events=events)
+        if self._homing.pop(0) == "pose":
+            return TickResult(None, self._seq, named_pose="reset", events=events)
         self._seq += 1
         return TickResult(HOLD_OPEN.copy(), self._seq, events=events)
 
@@ -334,9 +347,8 @@ class ActorLoop:
         the current task: ``success_ticks`` "done" in a row confirm, one "not done" (or none within
         the reward and observation timeouts) rejects."""
         if self._confirm_since is None:
-            if self._recovery_left > 0:
-                self._recovery_left -= 1
-                return self._hold_open(events)
+            if self._homing:
+                return self._homing_tick(events)
             self._confirm_since = now  # verdicts arriving from here on are on frames of the arm home
             return TickResult(None, self._seq, events=events)
         assert self.plan is not None
@@ -361,6 +373,8 @@ class ActorLoop:
         if confirmed:
             self._close_pending(True)
             return self._finish(success=True, truncated=False)
+        if self._checking_horizon:
+            return self._finish(success=False, truncated=True)
         self.unconfirmed_successes += 1
         event = {"event": "success_not_confirmed", "episode": self.plan.index, "task": self.plan.task.id, "why": reason}
         return [event] + self._finish(success=False, truncated=True, reason="success_not_confirmed")

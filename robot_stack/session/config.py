@@ -18,7 +18,7 @@ class RewardSetup:
 
     classifier: str = ""  # existing classifier (artefact dir, version root or VLM hub id); '' = train one from prior data
     epochs: int = 15  # training epochs when training from prior data
-    target_precision: float = 0.95  # per-task threshold chosen for this held-out precision (the check from the reset pose, episode.confirm_success, rejects what slips through; at 0.99 online backward successes scored 0.96-0.98 under a 0.987 threshold and none counted)
+    target_precision: float = 0.99  # per-task threshold chosen for this held-out precision
     cameras: tuple[str, ...] = ()  # cameras the classifier sees side by side when it trains one (() = all the session's cameras; the first one for a given classifier)
     sim_snapshots: int = 2000  # sim: varied scenes labelled by the simulator added to its training frames (the arm anywhere, decoy releases without the object)
     sim_near_misses: float = 0.3  # sim: share of those snapshots staged one step short of the goal (cube beside the bowl, the arm reaching into it empty-handed): the online false successes

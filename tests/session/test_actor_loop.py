@@ -61,6 +61,7 @@ def make(horizon=5, eval_every=0, policy=None, **kw):
     kw.setdefault("home_steps", 0)  # most tests count ticks from the first action
     kw.setdefault("success_ticks", 1)  # ... and end an episode on the first "done"
     kw.setdefault("confirm_success", False)  # ... without re-checking it from the reset pose
+    kw.setdefault("release_steps", 0)  # ... and go home without first opening the gripper in place
     sink = Sink()
     loop = ActorLoop(ActorConfig(horizon=horizon, **kw), ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=eval_every)),
                      policy or ConstPolicy(0.5), sink)
@@ -204,7 +205,7 @@ def test_stop_commits_partial_episode_as_truncated():
 def test_recovery_requests_reset_pose_before_episode():
     sink = Sink()
     sched = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=0, stuck_after=1, max_recoveries=3))
-    loop = ActorLoop(ActorConfig(horizon=1, recovery_steps=2, home_steps=0), sched, ConstPolicy(0.0), sink)
+    loop = ActorLoop(ActorConfig(horizon=1, recovery_steps=2, home_steps=0, confirm_success=False, release_steps=0), sched, ConstPolicy(0.0), sink)
     loop.start()
     loop.tick(obs(0), None, None, 0.0)
     loop.tick(obs(1), None, None, 1.0)  # horizon -> failure -> stuck -> recovery pending
@@ -252,7 +253,7 @@ def test_an_object_out_of_the_workspace_triggers_a_recovery_at_once():
     then ends in a recovery, without waiting for `stuck_after` failures."""
     sink = Sink()
     sched = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=0, stuck_after=100))
-    loop = ActorLoop(ActorConfig(horizon=1, recovery_steps=1, home_steps=0), sched, ConstPolicy(0.0), sink)
+    loop = ActorLoop(ActorConfig(horizon=1, recovery_steps=1, home_steps=0, confirm_success=False, release_steps=0), sched, ConstPolicy(0.0), sink)
     loop.start()
     loop.tick(obs(0), None, None, 0.0, ground_truth={"in": False, "out": False, "out_of_workspace": False})
     loop.tick(obs(1), None, None, 1.0, ground_truth={"in": False, "out": False, "out_of_workspace": True})
@@ -365,3 +366,38 @@ def test_no_verdict_from_the_reset_pose_or_a_pause_rejects_the_success():
     events = loop.pause()
     assert [e["event"] for e in events][:2] == ["success_not_confirmed", "episode_committed"] and events[0]["why"] == "paused"
     assert loop.mode is Mode.PAUSED and sink.episodes[0][2] == "failure" and loop.plan is None
+
+
+@pytest.mark.parametrize("done_from_home", [True, False])
+def test_at_the_horizon_the_task_is_judged_from_the_reset_pose(done_from_home):
+    """A task finished late with the arm still in the way (no "done" in the episode) is a success
+    once seen done from the reset pose; otherwise the episode is truncated as before."""
+    loop, sink = make(horizon=2, home_steps=1, confirm_success=True)
+    for t in range(2):  # home, open
+        loop.tick(obs(t), None, None, float(t))
+    loop.tick(obs(2), ClassifierOutput("in", 0.3, False, 2.0), None, 2.0)
+    loop.tick(obs(3), ClassifierOutput("in", 0.4, False, 3.0), None, 3.0)
+    r = loop.tick(obs(4), ClassifierOutput("in", 0.5, False, 4.0), None, 4.0)  # horizon: never "done" in the episode
+    assert r.named_pose == "reset" and r.events[0]["event"] == "checking_success" and r.events[0]["at_horizon"]
+    assert np.array_equal(loop.tick(obs(5), None, None, 5.0).action, HOLD_OPEN)
+    loop.tick(obs(6), None, None, 6.0)  # home: the check starts
+    r = loop.tick(obs(7), ClassifierOutput("in", 0.9 if done_from_home else 0.1, done_from_home, 6.5), None, 7.0)
+    _, steps, outcome, extra = sink.episodes[0]
+    assert steps["reward"].tolist() == [0.0, float(done_from_home)] and steps["terminal"].tolist() == [False, done_from_home]
+    assert steps["truncated"].tolist() == [False, not done_from_home]
+    assert (outcome, extra["end_reason"]) == (("success", "success") if done_from_home else ("failure", "horizon"))
+    assert loop.unconfirmed_successes == 0 and not any(e["event"] == "success_not_confirmed" for e in r.events)
+
+
+def test_the_gripper_lets_go_where_it_is_before_the_arm_goes_home():
+    """A held object is put down in place (release_steps), not carried home and dropped from there."""
+    loop, sink = make(horizon=50, home_steps=1, release_steps=2, confirm_success=True)
+    start = [loop.tick(obs(t), None, None, float(t)) for t in range(4)]
+    assert [(r.named_pose, None if r.action is None else r.action.tolist()) for r in start] == [
+        (None, HOLD_OPEN.tolist()), (None, HOLD_OPEN.tolist()), ("reset", None), (None, HOLD_OPEN.tolist())]
+    assert loop.tick(obs(4), None, None, 4.0).action is not None and loop.mode is Mode.RUNNING  # the policy's first step
+    r = loop.tick(obs(5), ClassifierOutput("in", 0.99, True, 5.0), None, 5.0)  # "done": the check begins by letting go
+    assert r.named_pose is None and np.array_equal(r.action, HOLD_OPEN) and loop.mode is Mode.CONFIRMING
+    assert [loop.tick(obs(t), None, None, float(t)).named_pose for t in (6, 7, 8)] == [None, "reset", None]
+    with pytest.raises(ValueError, match="release_steps"):
+        ActorConfig(release_steps=-1)
