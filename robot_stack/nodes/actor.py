@@ -96,7 +96,8 @@ class ActorNode(Node):
         # One slot per task: the reward node publishes every task of the pair for each frame, so a
         # single "newest" slot would mostly hold the other task's output.
         self._rewards: dict[str, ClassifierOutput] = {}
-        self._teleop_action = np.zeros(7, np.float32)
+        self._teleop_action: tuple[np.ndarray, float] | None = None  # the device's newest action, when it arrived
+        self._intervening = False  # the teleop node's newest "intervening" flag
         self._teleop: TeleopInput | None = None
         self._truth: dict = {}
         self.pub_action = self.create_publisher(msgs.Float32MultiArray, "arm/action", qos.DEFAULT)
@@ -151,12 +152,20 @@ class ActorNode(Node):
         self._rewards[task] = ClassifierOutput(task, prob, decision >= 0.5, time.time())
 
     def on_teleop_action(self, msg: msgs.Float32MultiArray) -> None:
-        self._teleop_action = np.asarray(msg.data, dtype=np.float32)
-        if self._teleop is not None and self._teleop.intervening:
-            self._teleop = TeleopInput(self._teleop_action, True, time.time())
+        self._teleop_action = (np.asarray(msg.data, dtype=np.float32), time.time())
+        if self._intervening:
+            self._teleop = TeleopInput(self._teleop_action[0], True, self._teleop_action[1])
 
     def on_intervening(self, msg: msgs.Bool) -> None:
-        self._teleop = TeleopInput(self._teleop_action, bool(msg.data), time.time())
+        now = time.time()
+        self._intervening = bool(msg.data)
+        if not self._intervening:
+            self._teleop = TeleopInput(np.zeros(7, np.float32), False, now)
+            return
+        # The device's action comes on its own topic, with no order between the two: until one as
+        # recent as this flag has arrived, the person's first step would be a stale (or zero) action.
+        if self._teleop_action is not None and now - self._teleop_action[1] <= self.cfg.episode.teleop_timeout_s:
+            self._teleop = TeleopInput(self._teleop_action[0], True, now)
 
     def on_truth(self, msg: msgs.String) -> None:
         try:
