@@ -167,6 +167,12 @@ class SimScene:
         d.qpos[adr + 3 : adr + 7] = geometry.rotvec_to_quat([0.0, 0.0, yaw])
         d.qvel[dadr : dadr + 6] = 0.0
 
+    def move_free_body(self, joint: str, pos: np.ndarray, yaw: float = 0.0) -> None:
+        """``set_free_body`` on the running world: under its lock, derived quantities updated at once."""
+        with self.world.lock:
+            self.set_free_body(joint, pos, yaw)
+            mujoco.mj_forward(self.world.model, self.world.data)
+
     def free_body_pose(self, joint: str) -> np.ndarray:
         """``(7,)`` pose of a free body in the base frame."""
         m, d = self.world.model, self.world.data
@@ -416,9 +422,7 @@ class CubeBowlScene(SimScene):
         else:
             cube_xy = bowl + rng.uniform(0.5, 1.0) * (self.bowl_radius - 1.6 * c) * direction
             z, goal = c + 0.006, bowl + (r_out + rng.uniform(2.0, 4.0) * c) * direction
-        with self.world.lock:
-            self.set_free_body("cube_joint", np.array([cube_xy[0], cube_xy[1], z]), rng.uniform(-math.pi, math.pi))
-            mujoco.mj_forward(self.world.model, self.world.data)
+        self.move_free_body("cube_joint", np.array([cube_xy[0], cube_xy[1], z]), rng.uniform(-math.pi, math.pi))
         return goal
 
     def success(self, task_id: str) -> bool:
@@ -563,9 +567,7 @@ class PushBlockScene(SimScene):
         side = np.zeros(2)
         side[int(rng.integers(2))] = rng.choice([-1.0, 1.0])
         xy = goal + side * (self.square_half + rng.uniform(0.5, 2.0) * self.block_half) + rng.uniform(-0.5, 0.5, 2) * self.block_half * side[::-1]
-        with self.world.lock:
-            self.set_free_body("block_joint", np.array([xy[0], xy[1], self.block_half]), rng.uniform(-0.3, 0.3))
-            mujoco.mj_forward(self.world.model, self.world.data)
+        self.move_free_body("block_joint", np.array([xy[0], xy[1], self.block_half]), rng.uniform(-0.3, 0.3))
         return goal
 
     def success(self, task_id: str) -> bool:

@@ -169,6 +169,13 @@ class LockstepGate:
         return False
 
 
+def _output_for(reward: ClassifierOutput | Mapping[str, ClassifierOutput] | None, task_id: str) -> ClassifierOutput | None:
+    """The classifier's output for ``task_id`` among what the node handed over (one output, or one per task)."""
+    if isinstance(reward, Mapping):
+        reward = reward.get(task_id)
+    return reward if reward is not None and reward.task_id == task_id else None
+
+
 class ActorLoop:
     """Runs reset-free episodes one control tick at a time."""
 
@@ -267,10 +274,8 @@ class ActorLoop:
 
         assert self.plan is not None
         task_id = self.plan.task.id
-        if isinstance(reward, Mapping):
-            reward = reward.get(task_id)
-        fresh_reward = (reward is not None and reward.task_id == task_id
-                        and now - reward.stamp <= self.config.reward_timeout_s)
+        reward = _output_for(reward, task_id)
+        fresh_reward = reward is not None and now - reward.stamp <= self.config.reward_timeout_s
         says_done = bool(fresh_reward and reward.decision)
         prob = float(reward.prob) if fresh_reward else float("nan")
 
@@ -353,9 +358,8 @@ class ActorLoop:
             return TickResult(None, self._seq, events=events)
         assert self.plan is not None
         task_id = self.plan.task.id
-        if isinstance(reward, Mapping):
-            reward = reward.get(task_id)
-        if reward is not None and reward.task_id == task_id and reward.stamp > max(self._confirm_since, self._confirm_last):
+        reward = _output_for(reward, task_id)
+        if reward is not None and reward.stamp > max(self._confirm_since, self._confirm_last):
             self._confirm_last = reward.stamp
             if not reward.decision:
                 return TickResult(None, self._seq, events=events + self._end_check(False, f"p={reward.prob:.2f} from the reset pose"))
