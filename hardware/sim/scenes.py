@@ -396,7 +396,10 @@ class CubeBowlScene(SimScene):
         c = self.cube_half
         cube_yaw = rng.uniform(-math.pi, math.pi)
         if task_id == "put_cube_in_bowl":
-            (cube_xy,) = self.sample_points(rng, 1, [2 * c], [(bowl_xy, r_out + 0.01 * s)], self.area(margin=c + 0.01))
+            # Anywhere "take out" counts as done, right up to the rim: reset-free, the forward task
+            # starts wherever the backward policy put the cube down, and a policy that learned to
+            # drop it against the rim left forward failing from a start no demo had.
+            (cube_xy,) = self.sample_points(rng, 1, [0.0], [(bowl_xy, r_out + 1.5 * c)], self.area(margin=c + 0.01))
             cube_z = c
         else:
             off = rng.uniform(0, self.bowl_radius - 1.6 * c)

@@ -6,8 +6,9 @@ the current one is done. This scheduler adds what a lab needs to leave the robot
 - a failed episode retries the same task (the scene is still in that task's start state), but
   after ``switch_after_failures`` failures in a row the other task is tried, since a half-done
   forward task often leaves the scene closer to the backward task's start;
-- being stuck (no success in either direction for ``stuck_after`` episodes, or the scene leaving
-  the workspace) triggers a recovery episode (the scripted reset motion, then the other task,
+- being stuck (no success in either direction for ``stuck_after`` episodes, one task failing
+  ``stuck_task_after`` of its own episodes in a row while the other one keeps succeeding, or the
+  scene leaving the workspace) triggers a recovery episode (the scripted reset motion, then the other task,
   which runs even when it already holds: it then has to undo and redo it, re-staging a scene the
   policy keeps failing in); after ``max_recoveries`` failed recoveries an alert is raised and the
   session pauses;
@@ -33,6 +34,7 @@ class SchedulerConfig:
     eval_every: int = 5  # every Nth episode is an evaluation episode; 0 disables evaluation
     switch_after_failures: int = 3  # failures in a row on one task before trying the other one
     stuck_after: int = 8  # episodes without any success (either task) that count as stuck
+    stuck_task_after: int = 8  # failures of one task since its own last success that count as stuck (0: off)
     max_recoveries: int = 2  # recovery attempts in a row before raising an alert and pausing
     start_phase: Phase = "forward"  # the task the session starts with
 
@@ -43,6 +45,8 @@ class SchedulerConfig:
             raise ValueError(f"switch_after_failures must be >= 1, got {self.switch_after_failures}")
         if self.stuck_after < 1:
             raise ValueError(f"stuck_after must be >= 1, got {self.stuck_after}")
+        if self.stuck_task_after < 0:
+            raise ValueError(f"stuck_task_after must be >= 0 (0: off), got {self.stuck_task_after}")
         if self.max_recoveries < 0:
             raise ValueError(f"max_recoveries must be >= 0, got {self.max_recoveries}")
         if self.start_phase not in ("forward", "backward"):
@@ -67,7 +71,9 @@ class SchedulerState:
     phase: Phase = "forward"  # phase of the next training episode
     failures_in_row: int = 0  # consecutive failures on the current task
     episodes_since_success: int = 0  # consecutive episodes without success in either direction
-    recoveries_in_row: int = 0  # recovery episodes since the last success
+    task_failures: dict[str, int] = field(default_factory=dict)  # per phase: its failures since its own last success
+    stuck_phase: str = ""  # the phase whose own failures triggered the pending recoveries ("" = either)
+    recoveries_in_row: int = 0  # recovery episodes since the last success that ends being stuck
     recovery_pending: bool = False  # the next episode starts with a recovery motion
     already_done_in_row: int = 0  # planned tasks in a row whose goal already held at the start
     alert: str = ""  # non-empty once the scheduler has given up; the session pauses
@@ -108,26 +114,43 @@ class ResetFreeScheduler:
 
     def episode_finished(self, success: bool, out_of_workspace: bool = False) -> None:
         """Record the outcome of the episode returned by the last ``next_episode``."""
+        plan = self._current
         self._close_current("episode_finished", success=bool(success))
         s, c = self.state, self.config
         s.already_done_in_row = 0
+        phase = plan.task.phase
         if success:
+            s.task_failures[phase] = 0
+            if s.stuck_phase in ("", phase):
+                # Only a success of the task that was stuck ends being stuck: the other task
+                # succeeding says nothing about the scene its reverse keeps failing in.
+                s.recoveries_in_row = 0
+                s.stuck_phase = ""
             s.phase = _other(s.phase)
             s.failures_in_row = 0
             s.episodes_since_success = 0
-            s.recoveries_in_row = 0
             return
         s.failures_in_row += 1
         s.episodes_since_success += 1
-        if out_of_workspace or s.episodes_since_success >= c.stuck_after:
+        s.task_failures[phase] = s.task_failures.get(phase, 0) + 1
+        # The forward task can fail forever from a start the backward policy keeps producing (the
+        # cube put down against the bowl's rim) while backward keeps succeeding: count per task too.
+        task_stuck = c.stuck_task_after > 0 and s.task_failures[phase] >= c.stuck_task_after
+        if out_of_workspace or s.episodes_since_success >= c.stuck_after or task_stuck:
             if s.recoveries_in_row >= c.max_recoveries:
-                why = "the scene left the workspace" if out_of_workspace else (
-                    f"no success in either direction for {s.episodes_since_success} episodes")
+                if out_of_workspace:
+                    why = "the scene left the workspace"
+                elif s.episodes_since_success >= c.stuck_after:
+                    why = f"no success in either direction for {s.episodes_since_success} episodes"
+                else:
+                    why = f"{plan.task.instruction!r} failed {s.task_failures[phase]} times since it last succeeded"
                 s.alert = f"stuck: {why}; {s.recoveries_in_row} recovery attempt(s) failed — a person is needed"
                 return
             s.recoveries_in_row += 1
+            s.stuck_phase = phase if task_stuck and s.episodes_since_success < c.stuck_after and not out_of_workspace else ""
             s.recovery_pending = True
             s.episodes_since_success = 0
+            s.task_failures[phase] = 0
             s.failures_in_row = 0
             s.phase = _other(s.phase)
             return
@@ -169,6 +192,8 @@ class ResetFreeScheduler:
         s.recoveries_in_row = 0
         s.episodes_since_success = 0
         s.failures_in_row = 0
+        s.task_failures = {}
+        s.stuck_phase = ""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self.state)

@@ -65,6 +65,42 @@ def test_out_of_workspace_recovers_immediately_and_success_resets_counts():
     assert s.state.recoveries_in_row == 0 and s.state.episodes_since_success == 0
 
 
+def test_one_task_failing_while_the_other_succeeds_counts_as_stuck():
+    """Backward keeps succeeding, forward never does (a start its demos never had): the global
+    counter keeps resetting, the per-task one triggers a recovery, then an alert; a success of the
+    other task in between does not end being stuck."""
+    cfg = SchedulerConfig(eval_every=0, switch_after_failures=1, stuck_after=100, stuck_task_after=3,
+                          max_recoveries=1)
+    s = ResetFreeScheduler(FWD, BWD, cfg)
+    plans = run(s, [False, True, False, True])  # forward fails, backward succeeds, twice
+    assert [p.task.phase for p in plans] == ["forward", "backward", "forward", "backward"]
+    assert s.state.task_failures == {"forward": 2, "backward": 0} and not s.state.recovery_pending
+    run(s, [False])  # forward's third failure since it last succeeded
+    st = s.state
+    assert st.recovery_pending and st.stuck_phase == "forward" and st.recoveries_in_row == 1
+    recovery = s.next_episode()
+    assert recovery.recovery and recovery.task.phase == "backward"
+    s.episode_finished(True)  # the re-staging backward episode succeeds: forward is still the stuck one
+    assert st.recoveries_in_row == 1 and st.stuck_phase == "forward"
+    run(s, [False, True, False, True, False])
+    assert "'put the cube in the bowl' failed 3 times" in s.alert and "person" in s.alert
+    s.acknowledge()
+    assert s.state.task_failures == {} and s.state.stuck_phase == ""
+
+
+def test_a_success_of_the_stuck_task_ends_being_stuck():
+    cfg = SchedulerConfig(eval_every=0, switch_after_failures=1, stuck_after=100, stuck_task_after=2,
+                          max_recoveries=1)
+    s = ResetFreeScheduler(FWD, BWD, cfg)
+    run(s, [False, True, False])  # forward stuck -> recovery pending on backward
+    run(s, [True, True])  # recovery (backward) succeeds, then forward succeeds
+    assert s.state.recoveries_in_row == 0 and s.state.stuck_phase == "" and not s.alert
+    off = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=0, switch_after_failures=1, stuck_after=100,
+                                                       stuck_task_after=0))
+    run(off, [False, True] * 10)
+    assert not off.state.recovery_pending and not off.alert
+
+
 def test_recovery_episode_is_never_eval():
     cfg = SchedulerConfig(eval_every=2, stuck_after=1, max_recoveries=5, switch_after_failures=10)
     s = ResetFreeScheduler(FWD, BWD, cfg)
@@ -84,7 +120,7 @@ def test_state_round_trips_for_resume():
         ResetFreeScheduler.from_dict(FWD, BWD, {"bogus": 1})
 
 
-@pytest.mark.parametrize("kwargs", [{"eval_every": -1}, {"stuck_after": 0}, {"start_phase": "sideways"}])
+@pytest.mark.parametrize("kwargs", [{"eval_every": -1}, {"stuck_after": 0}, {"stuck_task_after": -1}, {"start_phase": "sideways"}])
 def test_config_validation_names_the_field(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         SchedulerConfig(**kwargs)

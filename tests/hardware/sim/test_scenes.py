@@ -132,6 +132,21 @@ def test_randomized_starts_are_unsolved_and_vary(scenes, name):
     assert len({tuple(np.round(l, 4)) for l in looks}) == 4  # and so do colours / light / camera
 
 
+def test_forward_starts_reach_the_rim(scenes):
+    """Reset-free, "put in" starts wherever "take out" ended: the starts must cover the whole region
+    where "take out" counts as done, right up to the rim (a backward policy puts the cube there)."""
+    scene = scenes["widowx250_cube_bowl"]
+    rng = np.random.default_rng(0)
+    r_out = scene.bowl_radius + 0.006 * scene.robot.object_scale
+    gaps = []
+    for _ in range(60):
+        scene.randomize(rng, task_id="put_cube_in_bowl")
+        p = scene.privileged()
+        gaps.append((np.linalg.norm(p["cube_pose"][:2] - p["bowl_xy"]) - r_out) / scene.cube_half)
+    assert min(gaps) >= 1.5 - 1e-6
+    assert sum(g < 3.0 for g in gaps) >= 6, sorted(gaps)[:8]  # a fair share within a cube width of the rim
+
+
 def test_same_seed_same_world_and_pixels():
     a = make_scene("widowx250_cube_bowl", seed=11)
     b = make_scene("widowx250_cube_bowl", seed=11)
