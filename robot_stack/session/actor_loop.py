@@ -430,6 +430,7 @@ class ActorLoop:
         if self._recording:
             if self._n_steps:
                 extra = {"ground_truth": self.last_ground_truth.get(plan.task.id),
+                         "out_of_workspace": self.last_ground_truth.get("out_of_workspace"),
                          "end_reason": reason or ("success" if success else "horizon"),
                          "sent_mismatches": self.sent_mismatches}
                 episode_id = self.sink.commit("success" if success else "failure", extra)

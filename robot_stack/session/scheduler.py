@@ -113,7 +113,13 @@ class ResetFreeScheduler:
         return plan
 
     def episode_finished(self, success: bool, out_of_workspace: bool = False) -> None:
-        """Record the outcome of the episode returned by the last ``next_episode``."""
+        """Record the outcome of the episode returned by the last ``next_episode``.
+
+        ``out_of_workspace``: an object ended outside the area the robot works in (simulator
+        ground truth; on hardware a workspace monitor). A success does not undo that: a recovery
+        episode can be credited (its task "holds" with the cube on the floor) on a scene it never
+        fixed, and counting that as recovered looped forever instead of calling a person.
+        """
         plan = self._current
         self._close_current("episode_finished", success=bool(success))
         s, c = self.state, self.config
@@ -121,7 +127,7 @@ class ResetFreeScheduler:
         phase = plan.task.phase
         if success:
             s.task_failures[phase] = 0
-            if s.stuck_phase in ("", phase):
+            if not out_of_workspace and s.stuck_phase in ("", phase):
                 # Only a success of the task that was stuck ends being stuck: the other task
                 # succeeding says nothing about the scene its reverse keeps failing in.
                 s.recoveries_in_row = 0
@@ -129,6 +135,8 @@ class ResetFreeScheduler:
             s.phase = _other(s.phase)
             s.failures_in_row = 0
             s.episodes_since_success = 0
+            if out_of_workspace:
+                self._stuck("the scene left the workspace", phase, retry_same=True)
             return
         s.failures_in_row += 1
         s.episodes_since_success += 1
@@ -136,27 +144,33 @@ class ResetFreeScheduler:
         # The forward task can fail forever from a start the backward policy keeps producing (the
         # cube put down against the bowl's rim) while backward keeps succeeding: count per task too.
         task_stuck = c.stuck_task_after > 0 and s.task_failures[phase] >= c.stuck_task_after
-        if out_of_workspace or s.episodes_since_success >= c.stuck_after or task_stuck:
-            if s.recoveries_in_row >= c.max_recoveries:
-                if out_of_workspace:
-                    why = "the scene left the workspace"
-                elif s.episodes_since_success >= c.stuck_after:
-                    why = f"no success in either direction for {s.episodes_since_success} episodes"
-                else:
-                    why = f"{plan.task.instruction!r} failed {s.task_failures[phase]} times since it last succeeded"
-                s.alert = f"stuck: {why}; {s.recoveries_in_row} recovery attempt(s) failed — a person is needed"
-                return
-            s.recoveries_in_row += 1
-            s.stuck_phase = phase if task_stuck and s.episodes_since_success < c.stuck_after and not out_of_workspace else ""
-            s.recovery_pending = True
-            s.episodes_since_success = 0
-            s.task_failures[phase] = 0
-            s.failures_in_row = 0
+        if out_of_workspace:
+            self._stuck("the scene left the workspace", phase)
+        elif s.episodes_since_success >= c.stuck_after:
+            self._stuck(f"no success in either direction for {s.episodes_since_success} episodes", phase)
+        elif task_stuck:
+            self._stuck(f"{plan.task.instruction!r} failed {s.task_failures[phase]} times since it last succeeded",
+                        phase, stuck_phase=phase)
+        elif s.failures_in_row >= c.switch_after_failures:
             s.phase = _other(s.phase)
+            s.failures_in_row = 0
+
+    def _stuck(self, why: str, phase: str, stuck_phase: str = "", retry_same: bool = False) -> None:
+        """Plan a recovery on the other task (``retry_same``: the already chosen next one) or, after
+        ``max_recoveries`` in a row, raise the alert. ``stuck_phase``: only this task's success
+        ends being stuck ("" = any success)."""
+        s = self.state
+        if s.recoveries_in_row >= self.config.max_recoveries:
+            s.alert = f"stuck: {why}; {s.recoveries_in_row} recovery attempt(s) failed — a person is needed"
             return
-        if s.failures_in_row >= c.switch_after_failures:
+        s.recoveries_in_row += 1
+        s.stuck_phase = stuck_phase
+        s.recovery_pending = True
+        s.episodes_since_success = 0
+        s.task_failures[phase] = 0
+        s.failures_in_row = 0
+        if not retry_same:
             s.phase = _other(s.phase)
-            s.failures_in_row = 0
 
     def task_already_done(self) -> None:
         """The planned task's goal already holds before any action: its reverse failed short of

@@ -260,6 +260,7 @@ def test_an_object_out_of_the_workspace_triggers_a_recovery_at_once():
     r = loop.tick(obs(2), None, None, 2.0)
     assert r.named_pose == "reset" and loop.mode is Mode.RECOVERING and loop.plan.recovery
     assert sink.episodes[0][3]["ground_truth"] is False  # the episode records its own task's truth
+    assert sink.episodes[0][3]["out_of_workspace"] is True
 
 
 def test_a_recovery_whose_task_already_holds_runs_and_must_undo_it_first():

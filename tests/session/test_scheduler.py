@@ -101,6 +101,25 @@ def test_a_success_of_the_stuck_task_ends_being_stuck():
     assert not off.state.recovery_pending and not off.alert
 
 
+def test_a_success_that_leaves_the_scene_outside_the_workspace_is_no_recovery():
+    """A recovery credited by the classifier ("take out" holds: the cube is far out on the table)
+    on a scene still outside the workspace must not reset the count: a person gets called."""
+    cfg = SchedulerConfig(eval_every=0, stuck_after=100, max_recoveries=2)
+    s = ResetFreeScheduler(FWD, BWD, cfg)
+    s.next_episode()
+    s.episode_finished(False, out_of_workspace=True)
+    first = s.next_episode()
+    assert first.recovery and first.task.phase == "backward"
+    s.episode_finished(True, out_of_workspace=True)  # credited, but nothing fixed
+    second = s.next_episode()
+    assert second.recovery and second.task.phase == "forward" and s.state.recoveries_in_row == 2
+    s.episode_finished(False, out_of_workspace=True)
+    assert "left the workspace" in s.alert and "2 recovery" in s.alert
+    s.acknowledge()
+    run(s, [True, True])
+    assert s.state.recoveries_in_row == 0 and not s.alert
+
+
 def test_recovery_episode_is_never_eval():
     cfg = SchedulerConfig(eval_every=2, stuck_after=1, max_recoveries=5, switch_after_failures=10)
     s = ResetFreeScheduler(FWD, BWD, cfg)
