@@ -10,13 +10,16 @@
 3. run the whole node graph (separate processes, classifier reward, no human) until it has
    recorded ``--online-steps`` steps, or until the scheduler gives up and asks for a person (an
    alert: nobody comes, so the online phase ends there and ``human_resets`` says so);
-4. evaluate the newest policy version on the forward and backward tasks.
+4. evaluate the newest policy version on the forward and backward tasks, and ``--curve-points``
+   earlier versions on the forward task (the learning curve).
 
 Prints one JSON object as its last line: forward_success_pretrained, forward_success_finetuned,
 backward_success_finetuned, online_steps, human_resets (alerts that asked for a person; must be
 0), bc_baseline_success, forward_online_vs_ground_truth (online forward episodes the classifier
 credited, truly succeeded, credited falsely, missed; classifier successes rejected from the reset
-pose, and how many of those were true), plus timings and settings. ``--quick`` is a smoke run (minutes, tiny).
+pose, and how many of those were true), forward_success_by_version (the curve),
+episodes_ending_out_of_workspace (online training episodes that left an object outside the
+workspace), plus timings and settings. ``--quick`` is a smoke run (minutes, tiny).
 
     python bench/session.py                 # CPU-sized default: prepare ~10 min on 2 cores, then 3,000 online steps
     python bench/session.py --device cuda --preset gpu --online-steps 30000
@@ -52,6 +55,8 @@ def main() -> int:
     p.add_argument("--cameras", nargs="+", default=["front", "wrist"], help="cameras the policy and the classifier see")
     p.add_argument("--preset", default="cpu", choices=["cpu", "gpu"], help="learner size preset")
     p.add_argument("--device", default="auto", help="torch device of the learner")
+    p.add_argument("--curve-points", type=int, default=6,
+                   help="intermediate policy versions (evenly spaced) whose forward success is also measured")
     p.add_argument("--timeout-s", type=float, default=3 * 3600, help="stop the online phase after this long")
     args = p.parse_args()
 
@@ -81,6 +86,7 @@ def main() -> int:
                           bc_weight=args.bc_weight, cql_alpha=args.cql_alpha, freeze_image_encoder=args.bc_init_updates > 0),
         bc_init_updates=args.bc_init_updates,
         episode=ActorConfig(horizon=15 if args.quick else 60), publish_every=20 if args.quick else 200,
+        keep_checkpoints=0,  # every version stays, for the learning curve
     )
     session = Session(cfg, log=log)
     t0 = time.monotonic()
@@ -155,10 +161,18 @@ def main() -> int:
     events = [json.loads(line) for line in session.paths.events.read_text().splitlines()] if session.paths.events.exists() else []
     alerts = count_alerts()
 
-    finetuned = CheckpointWatcher(session.checkpoints, session.policy.task_ids).load_latest()
+    watcher = CheckpointWatcher(session.checkpoints, session.policy.task_ids)
+    finetuned = watcher.load_latest()
+    # The curve says whether fine-tuning helped at some point and then lost it, or never helped.
+    earlier = [v for v in watcher.manager.versions() if v < finetuned.version]
+    picks = sorted({earlier[round(i * (len(earlier) - 1) / max(1, args.curve_points - 1))]
+                    for i in range(min(args.curve_points, len(earlier)))})
+    curve = {str(v): forward_pre if v == pretrained.version else success(watcher.load(v), fwd) for v in picks}
+    forward_finetuned = success(finetuned, fwd)
+    curve[str(finetuned.version)] = forward_finetuned
     result = {
         "forward_success_pretrained": forward_pre,
-        "forward_success_finetuned": success(finetuned, fwd),
+        "forward_success_finetuned": forward_finetuned,
         "backward_success_finetuned": success(finetuned, bwd),
         "online_steps": online_steps() - steps_before,
         "human_resets": alerts,
@@ -166,6 +180,8 @@ def main() -> int:
         "policy_version_finetuned": finetuned.version,
         # reward hacking and missed successes show here first: the policy learns what the classifier credits
         "forward_online_vs_ground_truth": credited_forward(),
+        "forward_success_by_version": curve,
+        "episodes_ending_out_of_workspace": sum(bool((e.extra or {}).get("out_of_workspace")) for e in training_episodes()),
         "faults": sum(1 for e in events if e.get("event") == "fault"),
         "prepare_s": round(prepare_s, 1),
         "online_s": round(online_s, 1),

@@ -118,15 +118,21 @@ class CheckpointWatcher:
         A checkpoint that fails verification is skipped with an error in the log: the actor keeps
         its current policy rather than stopping the robot.
         """
-        from policies.checkpoint import CheckpointError, load_agent
+        from policies.checkpoint import CheckpointError
 
         version = self.manager.latest_version()
         if version is None or version == self.loaded_version:
             return None
         try:
-            agent = load_agent(self.manager.path(version), device=self.device)
+            policy = self.load(version)
         except (CheckpointError, OSError, ValueError) as exc:
             log.error("checkpoint %s not loaded: %s", version, exc)
             return None
         self.loaded_version = version
-        return CheckpointPolicy(agent, self.task_ids)
+        return policy
+
+    def load(self, version: int) -> CheckpointPolicy:
+        """Policy version ``version`` (verified; raises CheckpointError/OSError/ValueError if it cannot be)."""
+        from policies.checkpoint import load_agent
+
+        return CheckpointPolicy(load_agent(self.manager.path(version), device=self.device), self.task_ids)

@@ -60,6 +60,7 @@ class SessionConfig:
     bc_init_updates: int = 0  # Cal-QL: first train BC this many updates and start Cal-QL's encoder + actor from it (0 = off)
     utd_ratio: float = 1.0  # online learner updates per recorded robot step
     publish_every: int = 150  # learner updates between new policy versions
+    keep_checkpoints: int = 5  # newest policy versions kept on disk (0 = all, e.g. to evaluate the learning curve)
     max_episodes: int = 0  # stop after this many committed episodes (0 = run until Ctrl-C)
     duration_s: float = 0.0  # stop after this many seconds (0 = run until Ctrl-C)
     respawn: bool = True  # restart a node that dies (the fault is reported either way)
@@ -91,7 +92,7 @@ class SessionConfig:
         unknown = sorted(set(self.reward.cameras) - set(self.cameras))
         if unknown:
             raise ValueError(f"reward.cameras {unknown} are not among the session's cameras {list(self.cameras)}")
-        if self.max_episodes < 0 or self.duration_s < 0 or self.pretrain_updates < 0 or self.bc_init_updates < 0:
-            raise ValueError("max_episodes, duration_s, pretrain_updates and bc_init_updates must be >= 0")
+        if min(self.max_episodes, self.duration_s, self.pretrain_updates, self.bc_init_updates, self.keep_checkpoints) < 0:
+            raise ValueError("max_episodes, duration_s, pretrain_updates, bc_init_updates and keep_checkpoints must be >= 0")
         if not 8 <= self.image_size <= 512:
             raise ValueError(f"image_size must be in [8, 512], got {self.image_size}")

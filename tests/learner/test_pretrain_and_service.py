@@ -99,7 +99,9 @@ def test_service_resumes_respects_utd_and_publishes_versions(prior_store, spec, 
     # the 4 intervention steps (3 sampleable) also feed the intervention buffer (HIL-SERL).
     assert m["data/steps_online"] == 12 and m["data/online"] == 11 and m["data/intervention"] == 3
     assert m["policy_version"] == service.version
-    assert CheckpointWatcher(ckpt, spec.task_ids).load_latest().version == service.version
+    watcher = CheckpointWatcher(ckpt, spec.task_ids)
+    assert watcher.load_latest().version == service.version
+    assert watcher.load(1).version == 1  # an earlier version, e.g. for a learning curve
 
 
 def test_policy_spec_overrides_reach_the_learner_config():

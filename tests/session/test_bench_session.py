@@ -28,3 +28,9 @@ def test_bench_session_quick_prints_json(tmp_path, dds_env):
     assert 0 <= vs_truth["credited_but_false"] <= vs_truth["credited"] <= vs_truth["episodes"]
     assert vs_truth["true"] == vs_truth["credited"] - vs_truth["credited_but_false"] + vs_truth["missed"]
     assert 0 <= vs_truth["rejected_but_true"] <= vs_truth["rejected_from_reset_pose"] <= vs_truth["episodes"] - vs_truth["credited"]
+    # the learning curve: measured versions up to the final one, whose figure is forward_success_finetuned
+    curve = {int(v): rate for v, rate in result["forward_success_by_version"].items()}
+    assert max(curve) == result["policy_version_finetuned"] and len(curve) >= 2
+    assert curve[max(curve)] == result["forward_success_finetuned"]
+    assert all(0.0 <= rate <= 1.0 for rate in curve.values())
+    assert isinstance(result["episodes_ending_out_of_workspace"], int) and result["episodes_ending_out_of_workspace"] >= 0

@@ -45,6 +45,13 @@ def test_sim_sessions_run_in_lockstep_and_real_arms_never(tmp_path):
     assert not any(real[n]["lockstep"] for n in lockstep_nodes)
 
 
+def test_checkpoint_retention_reaches_the_learner(tmp_path):
+    assert node_params(SessionConfig(run_dir=str(tmp_path)))["learner"]["keep_checkpoints"] == 5
+    assert node_params(SessionConfig(run_dir=str(tmp_path), keep_checkpoints=0))["learner"]["keep_checkpoints"] == 0
+    with pytest.raises(ValueError, match="keep_checkpoints"):
+        SessionConfig(run_dir=str(tmp_path), keep_checkpoints=-1)
+
+
 def test_the_bc_policy_does_not_depend_on_cal_ql_only_options(tmp_path):
     """Tuning Cal-QL (its conservative weight, its BC term) must not re-train the BC policy it starts from."""
     from robot_stack.learner.builder import PolicySpec
