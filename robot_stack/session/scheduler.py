@@ -146,11 +146,13 @@ class ResetFreeScheduler:
         task_stuck = c.stuck_task_after > 0 and s.task_failures[phase] >= c.stuck_task_after
         if out_of_workspace:
             self._stuck("the scene left the workspace", phase)
-        elif s.episodes_since_success >= c.stuck_after:
-            self._stuck(f"no success in either direction for {s.episodes_since_success} episodes", phase)
         elif task_stuck:
+            # Before the either-direction rule, which often fires on the same episode (no success
+            # at all since the other task's last one): only this task's success ends being stuck.
             self._stuck(f"{plan.task.instruction!r} failed {s.task_failures[phase]} times since it last succeeded",
                         phase, stuck_phase=phase)
+        elif s.episodes_since_success >= c.stuck_after:
+            self._stuck(f"no success in either direction for {s.episodes_since_success} episodes", phase)
         elif s.failures_in_row >= c.switch_after_failures:
             s.phase = _other(s.phase)
             s.failures_in_row = 0

@@ -88,6 +88,22 @@ def test_one_task_failing_while_the_other_succeeds_counts_as_stuck():
     assert s.state.task_failures == {} and s.state.stuck_phase == ""
 
 
+def test_the_per_task_rule_wins_when_both_counts_run_out_together():
+    """Forward fails stuck_after times right after a backward success: both rules fire on the same
+    episode. The re-staging backward recovery is then credited every time; that must not reset the
+    recovery count (a session looped through five recoveries this way instead of calling a person)."""
+    cfg = SchedulerConfig(eval_every=0, switch_after_failures=100, stuck_after=3, stuck_task_after=3,
+                          max_recoveries=2)
+    s = ResetFreeScheduler(FWD, BWD, cfg)
+    s.state.phase = "backward"
+    run(s, [True, False, False, False])  # backward succeeds, forward fails three times
+    assert s.state.stuck_phase == "forward" and s.state.recoveries_in_row == 1
+    run(s, [True, False, False, False])  # credited recovery, three more forward failures
+    assert s.state.recoveries_in_row == 2 and not s.alert
+    run(s, [True, False, False, False])
+    assert "'put the cube in the bowl' failed 3 times" in s.alert
+
+
 def test_a_success_of_the_stuck_task_ends_being_stuck():
     cfg = SchedulerConfig(eval_every=0, switch_after_failures=1, stuck_after=100, stuck_task_after=2,
                           max_recoveries=1)
