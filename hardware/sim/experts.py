@@ -100,6 +100,9 @@ class PickPlaceExpert(_Expert):
             base = _wrap_quarter(geometry.yaw_of(pose[3:]))
             radial = pose[:2] - p["bowl_xy"]
             near_wall = np.linalg.norm(radial) > 0.5 * self.scene.cube_half
+            beside = self._nearest_distractor(pose[:2], abs(np.linalg.norm(radial) - self.scene.bowl_radius))
+            if beside is not None:  # closer than the bowl wall: keep the fingers off it instead
+                radial, near_wall = pose[:2] - beside, True
             phi = math.atan2(radial[1], radial[0])
             yaw_now = geometry.quat_error(obs.ee_pose[3:], self.down_quat)[2]
             # the finger axis is the tool y axis: at yaw offset d it points along world angle d + 90 deg
@@ -109,6 +112,17 @@ class PickPlaceExpert(_Expert):
                 key=lambda d: (round(abs(math.sin(d - phi)), 1) if near_wall else 0.0, abs(d - yaw_now)),
             )
         return pose[:3], self.grasp_yaw
+
+    def _nearest_distractor(self, cube_xy: np.ndarray, wall_gap: float) -> np.ndarray | None:
+        """The distractor nearer the cube than ``wall_gap`` (metres) and within 6 cm, if any (xy)."""
+        from hardware.sim.scenes import _distractor_xys
+
+        xys = _distractor_xys(self.scene)
+        if not xys:
+            return None
+        near = min(xys, key=lambda xy: float(np.linalg.norm(xy - cube_xy)))
+        gap = float(np.linalg.norm(near - cube_xy)) - 0.02 * self.s
+        return near if gap < min(wall_gap, 0.06 * self.s) else None
 
     def _enter(self, phase: str) -> None:
         self.phase, self.wait = phase, 0

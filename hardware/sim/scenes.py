@@ -338,6 +338,7 @@ class CubeBowlScene(SimScene):
     )
     max_episode_steps = 60
     bowl_segments = 12
+    beside_distractor_share = 0.25  # "put in" starts with a distractor right beside the cube
 
     @property
     def cube_half(self) -> float:
@@ -408,6 +409,26 @@ class CubeBowlScene(SimScene):
             cube_z = c + 0.006
         self.set_free_body("cube_joint", np.array([cube_xy[0], cube_xy[1], cube_z]), cube_yaw)
         _place_distractors(self, rng, [(bowl_xy, r_out + 0.02 * s), (cube_xy, 2 * c + 0.02 * s)])
+        if task_id == "put_cube_in_bowl" and rng.random() < self.beside_distractor_share:
+            self._stand_distractor_beside(rng, cube_xy, bowl_xy)
+
+    def _stand_distractor_beside(self, rng: np.random.Generator, cube_xy: np.ndarray, bowl_xy: np.ndarray) -> None:
+        """Move distractor 0 (the cylinder) a few millimetres from the cube, where it fits.
+
+        Reset-free, "put in" starts wherever "take out" put the cube down: a backward policy put it
+        against a distractor, and forward, whose demos always had the distractors >= 5 cm away,
+        failed from there every time.
+        """
+        s, c = self.robot.object_scale, self.cube_half
+        lo, hi = self.area(margin=-0.03 * s)
+        others = _distractor_xys(self)[1:]
+        for _ in range(20):
+            ang = rng.uniform(-math.pi, math.pi)
+            xy = cube_xy + (c + 0.018 * s + rng.uniform(0.002, 0.01) * s) * np.array([math.cos(ang), math.sin(ang)])
+            if (np.all(xy > lo) and np.all(xy < hi) and np.linalg.norm(xy - bowl_xy) > self.bowl_radius + 0.05 * s
+                    and all(np.linalg.norm(xy - o) > 0.06 * s for o in others)):
+                self.set_mocap("distractor0", xy, yaw=rng.uniform(-math.pi, math.pi))
+                return
 
     def privileged(self) -> dict[str, np.ndarray]:
         return {"cube_pose": self.free_body_pose("cube_joint"), "bowl_xy": self.mocap_xy("bowl")}

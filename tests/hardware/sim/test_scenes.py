@@ -269,3 +269,25 @@ def test_objects_leaving_the_workspace_are_noticed(scenes, name):
     assert not scene.objects_in_workspace()
     scene.set_free_body(joint, np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, -0.05]))  # fell through / off the table
     assert not scene.objects_in_workspace()
+
+
+def test_forward_starts_beside_a_distractor_and_the_expert_solves_them(scenes):
+    """A backward policy may put the cube down against a distractor: a share of "put in" starts has
+    one right there (a few millimetres off), and the expert keeps its fingers off it."""
+    scene = scenes["widowx250_cube_bowl"]
+    share = scene.beside_distractor_share
+    scene.beside_distractor_share = 1.0
+    try:
+        gaps, wins = [], 0
+        for seed in range(8):
+            ok, _ = run_expert(scene, "put_cube_in_bowl", 2000 + seed)
+            wins += ok
+            scene.randomize(np.random.default_rng(2000 + seed), task_id="put_cube_in_bowl")
+            cube = scene.privileged()["cube_pose"][:2]
+            gaps.append(float(np.linalg.norm(scene.mocap_xy("distractor0") - cube)))
+    finally:
+        scene.beside_distractor_share = share
+    s = scene.robot.object_scale
+    assert sum(g < scene.cube_half + 0.03 * s for g in gaps) >= 6, gaps  # beside it, where it fits
+    assert min(gaps) > scene.cube_half + 0.018 * s  # never overlapping
+    assert wins >= 7, f"expert solved {wins}/8 starts beside a distractor"
