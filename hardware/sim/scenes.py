@@ -413,21 +413,24 @@ class CubeBowlScene(SimScene):
             self._stand_distractor_beside(rng, cube_xy, bowl_xy)
 
     def _stand_distractor_beside(self, rng: np.random.Generator, cube_xy: np.ndarray, bowl_xy: np.ndarray) -> None:
-        """Move distractor 0 (the cylinder) a few millimetres from the cube, where it fits.
+        """Move a random distractor a few millimetres from the cube, where it fits.
 
-        Reset-free, "put in" starts wherever "take out" put the cube down: a backward policy put it
-        against a distractor, and forward, whose demos always had the distractors >= 5 cm away,
-        failed from there every time.
+        Reset-free, "put in" starts wherever "take out" put the cube down: backward policies put it
+        against a distractor (the cylinder in one session, the box in another), and forward, whose
+        demos always had the distractors >= 5 cm away, failed from there every time.
         """
         s, c = self.robot.object_scale, self.cube_half
         lo, hi = self.area(margin=-0.03 * s)
-        others = _distractor_xys(self)[1:]
+        i = int(rng.integers(self.n_distractors))
+        others = [xy for k, xy in enumerate(_distractor_xys(self)) if k != i]
         for _ in range(20):
             ang = rng.uniform(-math.pi, math.pi)
-            xy = cube_xy + (c + 0.018 * s + rng.uniform(0.002, 0.01) * s) * np.array([math.cos(ang), math.sin(ang)])
+            # the cube's half width and the distractor's footprint radius apart, plus a few mm
+            d = math.sqrt(2) * c + _footprint_radius(self, i) + rng.uniform(0.002, 0.01) * s
+            xy = cube_xy + d * np.array([math.cos(ang), math.sin(ang)])
             if (np.all(xy > lo) and np.all(xy < hi) and np.linalg.norm(xy - bowl_xy) > self.bowl_radius + 0.05 * s
                     and all(np.linalg.norm(xy - o) > 0.06 * s for o in others)):
-                self.set_mocap("distractor0", xy, yaw=rng.uniform(-math.pi, math.pi))
+                self.set_mocap(f"distractor{i}", xy, yaw=rng.uniform(-math.pi, math.pi))
                 return
 
     def privileged(self) -> dict[str, np.ndarray]:
@@ -641,6 +644,14 @@ def _place_distractors(scene: SimScene, rng: np.random.Generator, keep_clear: li
         scene.set_mocap(f"distractor{i}", xy, yaw=rng.uniform(-math.pi, math.pi))
         gid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"distractor{i}")
         m.geom_rgba[gid, :3] = np.clip(PALETTE[rng.choice(scene.distractor_colors)] * rng.uniform(0.8, 1.1), 0.0, 1.0)
+
+
+def _footprint_radius(scene: SimScene, i: int) -> float:
+    """Radius of the circle that holds distractor ``i``'s footprint on the table, at any yaw (metres)."""
+    m = scene.world.model
+    gid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"distractor{i}")
+    size = m.geom_size[gid]
+    return float(np.hypot(size[0], size[1]) if m.geom_type[gid] == mujoco.mjtGeom.mjGEOM_BOX else size[0])
 
 
 def _distractor_xys(scene: SimScene) -> list[np.ndarray]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hardware.sim import SCENES, make_scene
-from hardware.sim.scenes import CubeBowlScene, PushBlockScene
+from hardware.sim.scenes import CubeBowlScene, PushBlockScene, _distractor_xys, _footprint_radius
 
 ALL = ["widowx250_cube_bowl", "widowx250_push_block", "franka_cube_bowl", "widowx_ai_cube_bowl"]
 
@@ -278,16 +278,19 @@ def test_forward_starts_beside_a_distractor_and_the_expert_solves_them(scenes):
     share = scene.beside_distractor_share
     scene.beside_distractor_share = 1.0
     try:
-        gaps, wins = [], 0
-        for seed in range(8):
+        gaps, which, wins = [], set(), 0
+        for seed in range(10):
             ok, _ = run_expert(scene, "put_cube_in_bowl", 2000 + seed)
             wins += ok
             scene.randomize(np.random.default_rng(2000 + seed), task_id="put_cube_in_bowl")
             cube = scene.privileged()["cube_pose"][:2]
-            gaps.append(float(np.linalg.norm(scene.mocap_xy("distractor0") - cube)))
+            dists = [float(np.linalg.norm(xy - cube)) for xy in _distractor_xys(scene)]
+            k = int(np.argmin(dists))
+            gaps.append(dists[k] - _footprint_radius(scene, k) - np.sqrt(2) * scene.cube_half)
+            which.add(k)
     finally:
         scene.beside_distractor_share = share
     s = scene.robot.object_scale
-    assert sum(g < scene.cube_half + 0.03 * s for g in gaps) >= 6, gaps  # beside it, where it fits
-    assert min(gaps) > scene.cube_half + 0.018 * s  # never overlapping
-    assert wins >= 7, f"expert solved {wins}/8 starts beside a distractor"
+    assert sum(0.0 < g < 0.012 * s for g in gaps) >= 7, gaps  # beside it, where it fits, never overlapping
+    assert len(which) >= 2  # any distractor, not always the same one
+    assert wins >= 9, f"expert solved {wins}/10 starts beside a distractor"
