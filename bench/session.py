@@ -119,12 +119,12 @@ def main() -> int:
             return []
         return [e for e in eps if not e.eval]
 
-    def online_steps() -> int:
-        return sum(e.length for e in training_episodes())
+    def online_steps(episodes: list | None = None) -> int:
+        return sum(e.length for e in (training_episodes() if episodes is None else episodes))
 
-    def credited_forward() -> dict:
+    def credited_forward(episodes: list) -> dict:
         """Online forward training episodes: successes the classifier credited vs the simulator's ground truth."""
-        eps = [e for e in training_episodes() if e.phase == "forward"]
+        eps = [e for e in episodes if e.phase == "forward"]
         truth = [bool((e.extra or {}).get("ground_truth")) for e in eps]
         credited = [e.outcome == "success" for e in eps]
         # the classifier said done, but not from the reset pose (ActorConfig.confirm_success)
@@ -170,18 +170,19 @@ def main() -> int:
     curve = {str(v): forward_pre if v == pretrained.version else success(watcher.load(v), fwd) for v in picks}
     forward_finetuned = success(finetuned, fwd)
     curve[str(finetuned.version)] = forward_finetuned
+    online = training_episodes()
     result = {
         "forward_success_pretrained": forward_pre,
         "forward_success_finetuned": forward_finetuned,
         "backward_success_finetuned": success(finetuned, bwd),
-        "online_steps": online_steps() - steps_before,
+        "online_steps": online_steps(online) - steps_before,
         "human_resets": alerts,
         "bc_baseline_success": bc_success,
         "policy_version_finetuned": finetuned.version,
         # reward hacking and missed successes show here first: the policy learns what the classifier credits
-        "forward_online_vs_ground_truth": credited_forward(),
+        "forward_online_vs_ground_truth": credited_forward(online),
         "forward_success_by_version": curve,
-        "episodes_ending_out_of_workspace": sum(bool((e.extra or {}).get("out_of_workspace")) for e in training_episodes()),
+        "episodes_ending_out_of_workspace": sum(bool((e.extra or {}).get("out_of_workspace")) for e in online),
         "faults": sum(1 for e in events if e.get("event") == "fault"),
         "prepare_s": round(prepare_s, 1),
         "online_s": round(online_s, 1),

@@ -350,6 +350,16 @@ class CubeBowlScene(SimScene):
         return 0.065 * self.robot.object_scale
 
     @property
+    def bowl_wall(self) -> float:
+        """Thickness of the bowl wall, metres."""
+        return 0.006 * self.robot.object_scale
+
+    @property
+    def bowl_outer_radius(self) -> float:
+        """Outer radius of the bowl wall, metres."""
+        return self.bowl_radius + self.bowl_wall
+
+    @property
     def bowl_height(self) -> float:
         return 0.03 * self.robot.object_scale
 
@@ -359,7 +369,7 @@ class CubeBowlScene(SimScene):
         spec.add_material(name="bowl_mat", rgba=[0.15, 0.35, 0.85, 1.0])
         self.randomize_appearance_of("mat_rgba", "bowl_mat", mujoco.mjtObj.mjOBJ_MATERIAL)
         bowl = wb.add_body(name="bowl", mocap=True, pos=[0.3, 0, 0])
-        r, h, t = self.bowl_radius, self.bowl_height, 0.006 * s
+        r, h, t = self.bowl_radius, self.bowl_height, self.bowl_wall
         bowl.add_geom(name="bowl_floor", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[r + t, 0.003, 0], pos=[0, 0, 0.003], material="bowl_mat")
         seg = 2 * (r + t / 2) * math.tan(math.pi / self.bowl_segments) + 0.002
         for k in range(self.bowl_segments):
@@ -390,7 +400,7 @@ class CubeBowlScene(SimScene):
 
     def _place_objects(self, rng: np.random.Generator, task_id: str) -> None:
         s = self.robot.object_scale
-        r_out = self.bowl_radius + 0.006 * s
+        r_out = self.bowl_outer_radius
         lo, hi = self.area(margin=r_out)
         bowl_xy = rng.uniform(lo, hi)
         self.set_mocap("bowl", bowl_xy)
@@ -423,10 +433,10 @@ class CubeBowlScene(SimScene):
         lo, hi = self.area(margin=-0.03 * s)
         i = int(rng.integers(self.n_distractors))
         others = [xy for k, xy in enumerate(_distractor_xys(self)) if k != i]
+        apart = math.sqrt(2) * c + _footprint_radius(self, i)  # the cube's and the distractor's footprint radii
         for _ in range(20):
             ang = rng.uniform(-math.pi, math.pi)
-            # the cube's half width and the distractor's footprint radius apart, plus a few mm
-            d = math.sqrt(2) * c + _footprint_radius(self, i) + rng.uniform(0.002, 0.01) * s
+            d = apart + rng.uniform(0.002, 0.01) * s  # plus a few mm
             xy = cube_xy + d * np.array([math.cos(ang), math.sin(ang)])
             if (np.all(xy > lo) and np.all(xy < hi) and np.linalg.norm(xy - bowl_xy) > self.bowl_radius + 0.05 * s
                     and all(np.linalg.norm(xy - o) > 0.06 * s for o in others)):
@@ -441,7 +451,7 @@ class CubeBowlScene(SimScene):
         the expert would put it down (the bowl's centre, or a point on the table beside the bowl)."""
         self.task(task_id)
         c, bowl = self.cube_half, self.mocap_xy("bowl")
-        r_out = self.bowl_radius + 0.006 * self.robot.object_scale
+        r_out = self.bowl_outer_radius
         ang = rng.uniform(-math.pi, math.pi)
         direction = np.array([math.cos(ang), math.sin(ang)])
         if task_id == "put_cube_in_bowl":
@@ -462,7 +472,7 @@ class CubeBowlScene(SimScene):
             # resting inside the wall (not held above the bowl)
             return dist < self.bowl_radius - 0.5 * c and cube[2] < 0.006 + c + 0.012
         # resting on the table, clear of the bowl wall
-        return dist > self.bowl_radius + 0.006 * self.robot.object_scale + 1.2 * c and cube[2] < c + 0.01
+        return dist > self.bowl_outer_radius + 1.2 * c and cube[2] < c + 0.01
 
     def expert(self, task_id: str, noise: float = 0.1, rng: np.random.Generator | None = None):
         from hardware.sim.experts import PickPlaceExpert
@@ -478,7 +488,7 @@ class CubeBowlScene(SimScene):
         if task_id == "put_cube_in_bowl":
             return bowl + rng.normal(0, 0.005, 2)
         s = self.robot.object_scale
-        fixed = [(bowl, self.bowl_radius + 0.006 * s + 0.035 * s)] + [(xy, 0.035 * s) for xy in _distractor_xys(self)]
+        fixed = [(bowl, self.bowl_outer_radius + 0.035 * s)] + [(xy, 0.035 * s) for xy in _distractor_xys(self)]
         (xy,) = self.sample_points(rng, 1, [0.0], fixed, self.area(margin=self.cube_half + 0.01))
         return xy
 

@@ -137,7 +137,7 @@ def test_forward_starts_reach_the_rim(scenes):
     where "take out" counts as done, right up to the rim (a backward policy puts the cube there)."""
     scene = scenes["widowx250_cube_bowl"]
     rng = np.random.default_rng(0)
-    r_out = scene.bowl_radius + 0.006 * scene.robot.object_scale
+    r_out = scene.bowl_outer_radius
     gaps = []
     for _ in range(60):
         scene.randomize(rng, task_id="put_cube_in_bowl")
