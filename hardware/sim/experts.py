@@ -21,6 +21,12 @@ from hardware.arm import ArmObservation
 OPEN, CLOSED = 1.0, -1.0
 #: opening used around the cube: wide enough for it, narrow enough to clear a bowl wall
 PARTLY_OPEN = 0.3
+#: how far (m, at object scale 1) the grasp point stays inside the bowl wall: half a WidowX 250
+#: finger pad (1.2 cm) plus 6 mm, measured so the pads clear the wall's inside
+WALL_CLEARANCE = 0.018
+#: how far (m, at object scale 1) each finger sits from the grasp point along the closing axis
+#: when partly open; the curved wall comes this much closer there
+FINGER_REACH = 0.025
 
 
 class _Expert:
@@ -85,6 +91,7 @@ class PickPlaceExpert(_Expert):
         self.hover = 0.08 * self.s
         self.wait = 0
         self.grasp_yaw: float | None = None
+        self.grasp_shift = np.zeros(2)  # grasp point minus cube centre (xy), chosen with the yaw
         self.last_gripper = 1.0
 
     def _cube(self, obs: ArmObservation) -> tuple[np.ndarray, float]:
@@ -93,18 +100,23 @@ class PickPlaceExpert(_Expert):
         The fingers must line up with a pair of cube faces (yaw modulo 90 degrees); of those, pick
         the one whose finger axis is tangential to the bowl, so an open finger never lands on the
         bowl wall when the cube sits near it; ties go to the smallest turn from where the tool is.
+        A cube against the inside of the wall is grasped by ``_against_wall`` instead.
         """
         p = self.scene.privileged()
         pose = p["cube_pose"]
         if self.grasp_yaw is None:
-            base = _wrap_quarter(geometry.yaw_of(pose[3:]))
+            yaw_now = geometry.quat_error(obs.ee_pose[3:], self.down_quat)[2]
             radial = pose[:2] - p["bowl_xy"]
+            self.grasp_shift = np.zeros(2)
+            if (wall := self._against_wall(radial, yaw_now)) is not None:
+                self.grasp_yaw, self.grasp_shift = wall
+                return pose[:3], self.grasp_yaw
+            base = _wrap_quarter(geometry.yaw_of(pose[3:]))
             near_wall = np.linalg.norm(radial) > 0.5 * self.scene.cube_half
             beside = self._nearest_distractor(pose[:2], abs(np.linalg.norm(radial) - self.scene.bowl_radius))
             if beside is not None:  # closer than the bowl wall: keep the fingers off it instead
                 radial, near_wall = pose[:2] - beside, True
             phi = math.atan2(radial[1], radial[0])
-            yaw_now = geometry.quat_error(obs.ee_pose[3:], self.down_quat)[2]
             # the finger axis is the tool y axis: at yaw offset d it points along world angle d + 90 deg
             candidates = [base + k * math.pi / 2 for k in (-1, 0, 1)]
             self.grasp_yaw = min(
@@ -112,6 +124,24 @@ class PickPlaceExpert(_Expert):
                 key=lambda d: (round(abs(math.sin(d - phi)), 1) if near_wall else 0.0, abs(d - yaw_now)),
             )
         return pose[:3], self.grasp_yaw
+
+    def _against_wall(self, radial: np.ndarray, yaw_now: float) -> tuple[float, np.ndarray] | None:
+        """Grasp yaw and shift (xy) for a cube inside the bowl within a cube width of its wall.
+
+        There a face-aligned grasp puts a finger pad on the wall (a forward policy that drops the
+        cube against it left "take out" failing 8 times in a row): close the fingers exactly
+        tangentially instead, off centre towards the bowl's middle so the pads clear the wall; the
+        squeeze turns the cube square to the fingers.
+        """
+        off, r = float(np.linalg.norm(radial)), self.scene.bowl_radius
+        if not (r - 2.0 * self.scene.cube_half < off < r):
+            return None
+        u = radial / off
+        phi = math.atan2(u[1], u[0])  # finger axis tangential: yaw offset phi, modulo a half turn
+        yaw = min((phi + k * math.pi for k in (-2, -1, 0, 1, 2)), key=lambda d: abs(d - yaw_now))
+        reach = FINGER_REACH * self.s
+        grasp_off = min(off, r - WALL_CLEARANCE * self.s - reach**2 / (2 * r))
+        return yaw, (grasp_off - off) * u
 
     def _nearest_distractor(self, cube_xy: np.ndarray, wall_gap: float) -> np.ndarray | None:
         """The distractor nearer the cube than ``wall_gap`` (metres) and within 6 cm, if any (xy)."""
@@ -143,20 +173,21 @@ class PickPlaceExpert(_Expert):
         if self.phase in ("carry", "lower") and not in_hand:
             self._enter("approach")  # dropped it: start over
         self.wait += 1
+        grasp_xy = cube[:2] + self.grasp_shift
         if self.phase == "approach":
-            a = self._travel(obs, cube[:2], cube[2] + self.hover, cube_yaw)
+            a = self._travel(obs, grasp_xy, cube[2] + self.hover, cube_yaw)
             yaw_err = geometry.quat_error(geometry.quat_mul(geometry.rotvec_to_quat([0, 0, cube_yaw]), self.down_quat), obs.ee_pose[3:])[2]
-            if np.linalg.norm(ee[:2] - cube[:2]) < 0.008 * self.s and abs(yaw_err) < 0.15:
+            if np.linalg.norm(ee[:2] - grasp_xy) < 0.008 * self.s and abs(yaw_err) < 0.15:
                 self._enter("descend")
         elif self.phase == "descend":
-            a = self._move(obs, np.array([cube[0], cube[1], grasp_z]), cube_yaw)
+            a = self._move(obs, np.array([grasp_xy[0], grasp_xy[1], grasp_z]), cube_yaw)
             grip = PARTLY_OPEN
-            if np.linalg.norm(ee[:2] - cube[:2]) > 0.02 * self.s or self.wait > 12:
+            if np.linalg.norm(ee[:2] - grasp_xy) > 0.02 * self.s or self.wait > 12:
                 self._enter("approach")  # drifted off, or blocked on the way down
             elif abs(ee[2] - grasp_z) < 0.006:
                 self._enter("grasp")
         elif self.phase == "grasp":
-            a = self._move(obs, np.array([cube[0], cube[1], grasp_z]), cube_yaw, gain=0.5)
+            a = self._move(obs, np.array([grasp_xy[0], grasp_xy[1], grasp_z]), cube_yaw, gain=0.5)
             grip = CLOSED
             # wait until the fingers stop moving (grippers differ a lot in speed)
             settled = self.wait >= 2 and abs(obs.gripper - self.last_gripper) < 0.01

@@ -339,6 +339,7 @@ class CubeBowlScene(SimScene):
     max_episode_steps = 60
     bowl_segments = 12
     beside_distractor_share = 0.25  # "put in" starts with a distractor right beside the cube
+    against_wall_share = 0.25  # "take out" starts with the cube against the inside of the bowl wall
 
     @property
     def cube_half(self) -> float:
@@ -413,8 +414,15 @@ class CubeBowlScene(SimScene):
             (cube_xy,) = self.sample_points(rng, 1, [0.0], [(bowl_xy, r_out + 1.5 * c)], self.area(margin=c + 0.01))
             cube_z = c
         else:
-            off = rng.uniform(0, self.bowl_radius - 1.6 * c)
             ang = rng.uniform(-math.pi, math.pi)
+            if rng.random() < self.against_wall_share:
+                # Reset-free, "take out" starts wherever "put in" dropped the cube, and a forward
+                # policy drops it against the wall too: a millimetre or three short of touching it
+                # (the cube reaches c * (|cos| + |sin|) of its turn relative to the radius).
+                rel = ang - cube_yaw
+                off = self.bowl_radius - c * (abs(math.cos(rel)) + abs(math.sin(rel))) - rng.uniform(0.0005, 0.003) * s
+            else:
+                off = rng.uniform(0, self.bowl_radius - 1.6 * c)
             cube_xy = bowl_xy + off * np.array([math.cos(ang), math.sin(ang)])
             cube_z = c + 0.006
         self.set_free_body("cube_joint", np.array([cube_xy[0], cube_xy[1], cube_z]), cube_yaw)
