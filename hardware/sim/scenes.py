@@ -495,8 +495,13 @@ class CubeBowlScene(SimScene):
         bowl = p["bowl_xy"]
         if task_id == "put_cube_in_bowl":
             return bowl + rng.normal(0, 0.005, 2)
-        s = self.robot.object_scale
-        fixed = [(bowl, self.bowl_outer_radius + 0.035 * s)] + [(xy, 0.035 * s) for xy in _distractor_xys(self)]
+        s, cube_reach = self.robot.object_scale, math.sqrt(2) * self.cube_half
+        # 2 cm clear of each distractor, whatever the cube's and its turn: backward demos that put
+        # the cube down touching one taught the backward policy to leave it there, and forward
+        # then failed from that start in a row (its demos start with open space around the cube).
+        fixed = [(bowl, self.bowl_outer_radius + 0.035 * s)] + [
+            (xy, _footprint_radius(self, i) + cube_reach + 0.02 * s) for i, xy in enumerate(_distractor_xys(self))
+        ]
         (xy,) = self.sample_points(rng, 1, [0.0], fixed, self.area(margin=self.cube_half + 0.01))
         return xy
 

@@ -321,3 +321,17 @@ def test_backward_starts_against_the_wall_and_the_expert_solves_them(scenes):
     assert all(0.0 < g < 0.0035 * scene.robot.object_scale for g in gaps), gaps
     assert any(20 < t < 70 for t in turns)  # corners towards the wall too, not only faces
     assert wins >= 9, f"expert solved {wins}/10 starts against the wall"
+
+
+def test_take_out_puts_the_cube_down_clear_of_the_distractors(scenes):
+    """Backward demos end where reset-free forward starts: 2 cm clear of every distractor (demos that
+    put it down touching one taught a backward policy to, and forward failed from there)."""
+    scene = scenes["widowx250_cube_bowl"]
+    s, reach = scene.robot.object_scale, np.sqrt(2) * scene.cube_half
+    rng = np.random.default_rng(7)
+    gaps = []
+    for _ in range(30):
+        scene.randomize(rng, task_id="take_cube_out_of_bowl")
+        xy = scene.place_target("take_cube_out_of_bowl", rng)
+        gaps += [np.linalg.norm(xy - d) - _footprint_radius(scene, i) - reach for i, d in enumerate(_distractor_xys(scene))]
+    assert min(gaps) >= 0.02 * s - 1e-9, min(gaps)
