@@ -50,6 +50,7 @@ class ActorConfig:
     success_ticks: int = 2  # consecutive classifier "done" ticks that end an episode (1 = the first; 2 rides out a one-frame glimpse, e.g. the gripper over the bowl hiding a cube beside it)
     home_steps: int = 10  # ticks given to moving the arm to its reset pose, gripper opening, before each episode (objects stay where they are, as in RoboFuME); 0 = start where the last episode left the arm
     release_steps: int = 2  # ticks of "hold still, gripper open" before the arm goes home, so a held object is put down where it is rather than carried home and dropped from there
+    lift_steps: int = 2  # then ticks raising the open gripper straight up at full speed, so the joint-space move home starts clear of the table: from a low, twisted pose that move swept a cube off the table (a human reset in a session)
     confirm_success: bool = True  # success is judged from the reset pose (arm out of the way, gripper open): a classifier "done" counts only if it holds from there, and an episode at its horizon succeeds if the task is seen done from there. Online, 37 of 38 credited successes were arm poses the classifier misjudged (gripper in the bowl beside the cube, wrist camera turned away), and all 20 such we recorded were judged not done from the reset pose
     record_eval: bool = True  # store evaluation episodes (flagged eval, excluded from training)
 
@@ -63,9 +64,9 @@ class ActorConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.success_ticks < 1:
             raise ValueError(f"success_ticks must be >= 1, got {self.success_ticks}")
-        if self.recovery_steps < 0 or self.home_steps < 0 or self.release_steps < 0:
-            raise ValueError(f"recovery_steps, home_steps and release_steps must be >= 0, got "
-                             f"{self.recovery_steps}, {self.home_steps}, {self.release_steps}")
+        for name in ("recovery_steps", "home_steps", "release_steps", "lift_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass
@@ -102,6 +103,8 @@ class Mode(enum.Enum):
 #: and after the arm goes to its reset pose, so episodes start, and successes are re-checked, as
 #: the demos start: gripper open
 HOLD_OPEN = np.array([0, 0, 0, 0, 0, 0, 1], dtype=np.float32)
+#: normalised action that raises the tool straight up at full speed, gripper open
+LIFT_OPEN = np.array([0, 0, 1, 0, 0, 0, 1], dtype=np.float32)
 
 
 @dataclass
@@ -333,19 +336,22 @@ class ActorLoop:
 
     # -- internals --------------------------------------------------------------------------
     def _go_home(self, mode: Mode, ticks: int, events: list[dict]) -> TickResult:
-        """Put down what the gripper holds where it is (``release_steps`` ticks), send the arm to
-        its reset pose, then give it ``ticks`` ticks there, gripper open; this tick is the first."""
+        """Put down what the gripper holds where it is (``release_steps`` ticks), lift the open
+        gripper clear of the table (``lift_steps``), send the arm to its reset pose, then give it
+        ``ticks`` ticks there, gripper open; this tick is the first."""
         self.mode = mode
-        self._homing = ["open"] * self.config.release_steps + ["pose"] + ["open"] * ticks
+        c = self.config
+        self._homing = ["open"] * c.release_steps + ["lift"] * c.lift_steps + ["pose"] + ["open"] * ticks
         return self._homing_tick(events)
 
     def _homing_tick(self, events: list[dict]) -> TickResult:
         if not self._homing:
             return TickResult(None, self._seq, events=events)
-        if self._homing.pop(0) == "pose":
+        step = self._homing.pop(0)
+        if step == "pose":
             return TickResult(None, self._seq, named_pose="reset", events=events)
         self._seq += 1
-        return TickResult(HOLD_OPEN.copy(), self._seq, events=events)
+        return TickResult((LIFT_OPEN if step == "lift" else HOLD_OPEN).copy(), self._seq, events=events)
 
     def _confirm_tick(self, reward, now: float, events: list[dict]) -> TickResult:
         """CONFIRMING: wait for the arm to get home, then count the classifier's fresh verdicts on

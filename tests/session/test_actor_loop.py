@@ -3,6 +3,7 @@ import pytest
 
 from robot_stack.session.actor_loop import (
     HOLD_OPEN,
+    LIFT_OPEN,
     ActorConfig,
     ActorLoop,
     ClassifierOutput,
@@ -62,6 +63,7 @@ def make(horizon=5, eval_every=0, policy=None, **kw):
     kw.setdefault("success_ticks", 1)  # ... and end an episode on the first "done"
     kw.setdefault("confirm_success", False)  # ... without re-checking it from the reset pose
     kw.setdefault("release_steps", 0)  # ... and go home without first opening the gripper in place
+    kw.setdefault("lift_steps", 0)  # ... or lifting it
     sink = Sink()
     loop = ActorLoop(ActorConfig(horizon=horizon, **kw), ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=eval_every)),
                      policy or ConstPolicy(0.5), sink)
@@ -205,7 +207,7 @@ def test_stop_commits_partial_episode_as_truncated():
 def test_recovery_requests_reset_pose_before_episode():
     sink = Sink()
     sched = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=0, stuck_after=1, max_recoveries=3))
-    loop = ActorLoop(ActorConfig(horizon=1, recovery_steps=2, home_steps=0, confirm_success=False, release_steps=0), sched, ConstPolicy(0.0), sink)
+    loop = ActorLoop(ActorConfig(horizon=1, recovery_steps=2, home_steps=0, confirm_success=False, release_steps=0, lift_steps=0), sched, ConstPolicy(0.0), sink)
     loop.start()
     loop.tick(obs(0), None, None, 0.0)
     loop.tick(obs(1), None, None, 1.0)  # horizon -> failure -> stuck -> recovery pending
@@ -253,7 +255,7 @@ def test_an_object_out_of_the_workspace_triggers_a_recovery_at_once():
     then ends in a recovery, without waiting for `stuck_after` failures."""
     sink = Sink()
     sched = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=0, stuck_after=100))
-    loop = ActorLoop(ActorConfig(horizon=1, recovery_steps=1, home_steps=0, confirm_success=False, release_steps=0), sched, ConstPolicy(0.0), sink)
+    loop = ActorLoop(ActorConfig(horizon=1, recovery_steps=1, home_steps=0, confirm_success=False, release_steps=0, lift_steps=0), sched, ConstPolicy(0.0), sink)
     loop.start()
     loop.tick(obs(0), None, None, 0.0, ground_truth={"in": False, "out": False, "out_of_workspace": False})
     loop.tick(obs(1), None, None, 1.0, ground_truth={"in": False, "out": False, "out_of_workspace": True})
@@ -390,15 +392,19 @@ def test_at_the_horizon_the_task_is_judged_from_the_reset_pose(done_from_home):
     assert loop.unconfirmed_successes == 0 and not any(e["event"] == "success_not_confirmed" for e in r.events)
 
 
-def test_the_gripper_lets_go_where_it_is_before_the_arm_goes_home():
-    """A held object is put down in place (release_steps), not carried home and dropped from there."""
-    loop, sink = make(horizon=50, home_steps=1, release_steps=2, confirm_success=True)
-    start = [loop.tick(obs(t), None, None, float(t)) for t in range(4)]
+def test_the_gripper_lets_go_where_it_is_and_lifts_before_the_arm_goes_home():
+    """A held object is put down in place (release_steps), not carried home and dropped from there;
+    then the open gripper rises (lift_steps) so the joint-space move home does not sweep the table."""
+    loop, sink = make(horizon=50, home_steps=1, release_steps=2, lift_steps=2, confirm_success=True)
+    start = [loop.tick(obs(t), None, None, float(t)) for t in range(6)]
     assert [(r.named_pose, None if r.action is None else r.action.tolist()) for r in start] == [
-        (None, HOLD_OPEN.tolist()), (None, HOLD_OPEN.tolist()), ("reset", None), (None, HOLD_OPEN.tolist())]
-    assert loop.tick(obs(4), None, None, 4.0).action is not None and loop.mode is Mode.RUNNING  # the policy's first step
-    r = loop.tick(obs(5), ClassifierOutput("in", 0.99, True, 5.0), None, 5.0)  # "done": the check begins by letting go
+        (None, HOLD_OPEN.tolist()), (None, HOLD_OPEN.tolist()), (None, LIFT_OPEN.tolist()), (None, LIFT_OPEN.tolist()),
+        ("reset", None), (None, HOLD_OPEN.tolist())]
+    assert LIFT_OPEN[2] == 1.0 and not LIFT_OPEN[[0, 1, 3, 4, 5]].any()  # straight up, nothing else
+    assert loop.tick(obs(6), None, None, 6.0).action is not None and loop.mode is Mode.RUNNING  # the policy's first step
+    r = loop.tick(obs(7), ClassifierOutput("in", 0.99, True, 7.0), None, 7.0)  # "done": the check begins by letting go
     assert r.named_pose is None and np.array_equal(r.action, HOLD_OPEN) and loop.mode is Mode.CONFIRMING
-    assert [loop.tick(obs(t), None, None, float(t)).named_pose for t in (6, 7, 8)] == [None, "reset", None]
-    with pytest.raises(ValueError, match="release_steps"):
-        ActorConfig(release_steps=-1)
+    assert [loop.tick(obs(t), None, None, float(t)).named_pose for t in (8, 9, 10, 11, 12)] == [None, None, None, "reset", None]
+    for name in ("release_steps", "lift_steps"):
+        with pytest.raises(ValueError, match=name):
+            ActorConfig(**{name: -1})
