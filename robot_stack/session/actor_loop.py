@@ -199,7 +199,8 @@ class ActorLoop:
         self._pending: dict[str, Any] | None = None
         self._seq = 0
         self._sent: dict[int, np.ndarray] = {}
-        self._homing: list[str] = []  # what the next RECOVERING/CONFIRMING ticks do: "open" (hold still, gripper open) or "pose" (go to reset)
+        self._homing: list[str] = []  # what the next RECOVERING/CONFIRMING ticks do: "open" (hold still, gripper open), "lift" (rise, gripper open) or "pose" (go to reset)
+        self._observed = False  # this tick came with an observation (in lockstep: one showing the last action applied)
         self._done_ticks = 0  # consecutive ticks the classifier has called the current task done
         self._must_undo = False  # a recovery whose task already held: "done" counts once it has been undone
         self._homed = False  # the arm was sent home since the last episode ended (a success check did it)
@@ -250,6 +251,7 @@ class ActorLoop:
         """
         if ground_truth:
             self.last_ground_truth = dict(ground_truth)
+        self._observed = obs is not None
         events: list[dict] = []
         if self.mode in (Mode.IDLE, Mode.PAUSED):
             return TickResult(None, self._seq, events=events)
@@ -345,7 +347,10 @@ class ActorLoop:
         return self._homing_tick(events)
 
     def _homing_tick(self, events: list[dict]) -> TickResult:
-        if not self._homing:
+        if not self._homing or (self._homing[0] == "pose" and not self._observed):
+            # The named pose goes out on its own topic, unordered against the actions: only once
+            # an observation shows the last lift applied (the lockstep gate) may it follow, or the
+            # lift could land after the move home and start the episode above the reset pose.
             return TickResult(None, self._seq, events=events)
         step = self._homing.pop(0)
         if step == "pose":

@@ -405,6 +405,13 @@ def test_the_gripper_lets_go_where_it_is_and_lifts_before_the_arm_goes_home():
     r = loop.tick(obs(7), ClassifierOutput("in", 0.99, True, 7.0), None, 7.0)  # "done": the check begins by letting go
     assert r.named_pose is None and np.array_equal(r.action, HOLD_OPEN) and loop.mode is Mode.CONFIRMING
     assert [loop.tick(obs(t), None, None, float(t)).named_pose for t in (8, 9, 10, 11, 12)] == [None, None, None, "reset", None]
+    # The move home waits for an observation (in lockstep: one showing the lift applied), since
+    # it is sent on another topic than the actions and could overtake them.
+    loop, sink = make(horizon=50, home_steps=1, lift_steps=1)
+    assert np.array_equal(loop.tick(obs(0), None, None, 0.0).action, LIFT_OPEN)
+    waiting = [loop.tick(None, None, None, t) for t in (0.1, 0.2)]
+    assert all(r.named_pose is None and r.action is None for r in waiting)
+    assert loop.tick(obs(1), None, None, 1.0).named_pose == "reset"
     for name in ("release_steps", "lift_steps"):
         with pytest.raises(ValueError, match=name):
             ActorConfig(**{name: -1})
