@@ -496,7 +496,7 @@ class CubeBowlScene(SimScene):
         if task_id == "put_cube_in_bowl":
             return bowl + rng.normal(0, 0.005, 2)
         s, cube_reach = self.robot.object_scale, math.sqrt(2) * self.cube_half
-        # 2 cm clear of each distractor, whatever the cube's and its turn: backward demos that put
+        # 2 cm clear of each distractor, however either is turned: backward demos that put
         # the cube down touching one taught the backward policy to leave it there, and forward
         # then failed from that start in a row (its demos start with open space around the cube).
         fixed = [(bowl, self.bowl_outer_radius + 0.035 * s)] + [
