@@ -346,6 +346,11 @@ class CubeBowlScene(SimScene):
         return 0.015 * self.robot.object_scale
 
     @property
+    def cube_footprint_radius(self) -> float:
+        """Radius of the circle that holds the cube's footprint on the table, at any yaw (metres)."""
+        return math.sqrt(2) * self.cube_half
+
+    @property
     def bowl_radius(self) -> float:
         """Inner radius of the bowl wall, metres."""
         return 0.065 * self.robot.object_scale
@@ -437,11 +442,11 @@ class CubeBowlScene(SimScene):
         against a distractor (the cylinder in one session, the box in another), and forward, whose
         demos always had the distractors >= 5 cm away, failed from there every time.
         """
-        s, c = self.robot.object_scale, self.cube_half
+        s = self.robot.object_scale
         lo, hi = self.area(margin=-0.03 * s)
         i = int(rng.integers(self.n_distractors))
         others = [xy for k, xy in enumerate(_distractor_xys(self)) if k != i]
-        apart = math.sqrt(2) * c + _footprint_radius(self, i)  # the cube's and the distractor's footprint radii
+        apart = self.cube_footprint_radius + _footprint_radius(self, i)
         for _ in range(20):
             ang = rng.uniform(-math.pi, math.pi)
             d = apart + rng.uniform(0.002, 0.01) * s  # plus a few mm
@@ -495,7 +500,7 @@ class CubeBowlScene(SimScene):
         bowl = p["bowl_xy"]
         if task_id == "put_cube_in_bowl":
             return bowl + rng.normal(0, 0.005, 2)
-        s, cube_reach = self.robot.object_scale, math.sqrt(2) * self.cube_half
+        s, cube_reach = self.robot.object_scale, self.cube_footprint_radius
         # 2 cm clear of each distractor, however either is turned: backward demos that put
         # the cube down touching one taught the backward policy to leave it there, and forward
         # then failed from that start in a row (its demos start with open space around the cube).

@@ -287,7 +287,7 @@ def test_forward_starts_beside_a_distractor_and_the_expert_solves_them(scenes):
             cube = scene.privileged()["cube_pose"][:2]
             dists = [float(np.linalg.norm(xy - cube)) for xy in _distractor_xys(scene)]
             k = int(np.argmin(dists))
-            gaps.append(dists[k] - _footprint_radius(scene, k) - np.sqrt(2) * scene.cube_half)
+            gaps.append(dists[k] - _footprint_radius(scene, k) - scene.cube_footprint_radius)
             which.add(k)
     finally:
         scene.beside_distractor_share = share
@@ -327,7 +327,7 @@ def test_take_out_puts_the_cube_down_clear_of_the_distractors(scenes):
     """Backward demos end where reset-free forward starts: 2 cm clear of every distractor (demos that
     put it down touching one taught a backward policy to, and forward failed from there)."""
     scene = scenes["widowx250_cube_bowl"]
-    s, reach = scene.robot.object_scale, np.sqrt(2) * scene.cube_half
+    s, reach = scene.robot.object_scale, scene.cube_footprint_radius
     rng = np.random.default_rng(7)
     gaps = []
     for _ in range(30):
