@@ -8,14 +8,16 @@
 2. evaluate the pre-trained Cal-QL policy by ground truth in sim, and the BC policy (the
    baseline: same prior data);
 3. run the whole node graph (separate processes, classifier reward, no human) until it has
-   recorded ``--online-steps`` steps, or until the scheduler gives up and asks for a person (an
-   alert: nobody comes, so the online phase ends there and ``human_resets`` says so);
+   recorded ``--online-steps`` steps. When the scheduler gives up and asks for a person (an
+   alert), the bench plays that person (``--on-alert reset``: the dashboard's sim scene reset,
+   then Start) and counts it in ``human_resets``, so a long run still reports its whole budget;
+   ``--on-alert stop`` ends the online phase at the first alert instead;
 4. evaluate the newest policy version on the forward and backward tasks, and ``--curve-points``
    earlier versions on the forward task (the learning curve).
 
 Prints one JSON object as its last line: forward_success_pretrained, forward_success_finetuned,
 backward_success_finetuned, online_steps, human_resets (alerts that asked for a person; must be
-0), bc_baseline_success, forward_online_vs_ground_truth (online forward episodes the classifier
+0), human_reset_at_steps (online steps recorded by then), bc_baseline_success, forward_online_vs_ground_truth (online forward episodes the classifier
 credited, truly succeeded, credited falsely, missed; classifier successes rejected from the reset
 pose, and how many of those were true), forward_success_by_version (the curve),
 episodes_ending_out_of_workspace (online training episodes that left an object outside the
@@ -40,6 +42,8 @@ def log(msg: str) -> None:
 
 
 def main() -> int:
+    from robot_stack.session.scheduler import SchedulerConfig
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny smoke run")
     p.add_argument("--run-dir", default="", help="run directory (default: a temporary one)")
@@ -58,6 +62,13 @@ def main() -> int:
     p.add_argument("--curve-points", type=int, default=6,
                    help="intermediate policy versions (evenly spaced) whose forward success is also measured")
     p.add_argument("--timeout-s", type=float, default=3 * 3600, help="stop the online phase after this long")
+    p.add_argument("--max-recoveries", type=int, default=SchedulerConfig.max_recoveries,
+                   help="recovery attempts in a row before the session raises an alert")
+    p.add_argument("--stuck-after", type=int, default=SchedulerConfig.stuck_after,
+                   help="episodes without a success in either direction that count as stuck")
+    p.add_argument("--on-alert", default="reset", choices=["reset", "stop"],
+                   help="when the session asks for a person: 'reset' plays that person (sim scene reset, then Start; "
+                        "counted in human_resets), 'stop' ends the online phase")
     args = p.parse_args()
 
     from policies.config import LearnerConfig
@@ -86,6 +97,7 @@ def main() -> int:
                           bc_weight=args.bc_weight, cql_alpha=args.cql_alpha, freeze_image_encoder=args.bc_init_updates > 0),
         bc_init_updates=args.bc_init_updates,
         episode=ActorConfig(horizon=15 if args.quick else 60), publish_every=20 if args.quick else 200,
+        schedule=SchedulerConfig(max_recoveries=args.max_recoveries, stuck_after=args.stuck_after),
         keep_checkpoints=0,  # every version stays, for the learning curve
     )
     session = Session(cfg, log=log)
@@ -139,6 +151,15 @@ def main() -> int:
         path = session.paths.logs / "actor.log"
         return sum('"event": "alert"' in line for line in path.read_text().splitlines()) if path.exists() else 0
 
+    def play_the_person() -> None:
+        """What a person does after an alert, through the dashboard like one: fix the scene, press Start."""
+        import httpx
+
+        auth = {"Authorization": f"Bearer {session.token}"}
+        httpx.post(session.url + "api/sim/reset_scene", json={}, headers=auth, timeout=10).raise_for_status()
+        time.sleep(2.0)  # the session is paused: let the re-staged world reach the cameras before it resumes
+        httpx.post(session.url + "api/session/command", json={"cmd": "start"}, headers=auth, timeout=10).raise_for_status()
+
     steps_before = online_steps()
     session.start(output=open(run_dir / "nodes.log", "a"))
     import threading
@@ -146,15 +167,19 @@ def main() -> int:
     thread = threading.Thread(target=session.supervise, daemon=True)
     thread.start()
     t1 = time.monotonic()
+    reset_at: list[int] = []  # online steps recorded when each alert was answered
     while time.monotonic() - t1 < args.timeout_s and online_steps() - steps_before < args.online_steps:
         time.sleep(2.0)
         if not thread.is_alive():
             break
-        if count_alerts():
-            # The scheduler gave up and paused the session until a person comes: that is a human
-            # reset, and nobody is coming, so the online phase ends here.
-            log("the session raised an alert (a person is needed): ending the online phase")
-            break
+        if count_alerts() > len(reset_at):
+            # The scheduler gave up and paused the session until a person comes: a human reset.
+            reset_at.append(online_steps() - steps_before)
+            if args.on_alert == "stop":
+                log("the session raised an alert (a person is needed): ending the online phase")
+                break
+            log(f"the session raised an alert at {reset_at[-1]} online steps: playing the person (scene reset, Start)")
+            play_the_person()
     session.stop()
     thread.join(120)
     online_s = time.monotonic() - t1
@@ -177,6 +202,7 @@ def main() -> int:
         "backward_success_finetuned": success(finetuned, bwd),
         "online_steps": online_steps(online) - steps_before,
         "human_resets": alerts,
+        "human_reset_at_steps": reset_at,
         "bc_baseline_success": bc_success,
         "policy_version_finetuned": finetuned.version,
         # reward hacking and missed successes show here first: the policy learns what the classifier credits
@@ -187,6 +213,7 @@ def main() -> int:
         "prepare_s": round(prepare_s, 1),
         "online_s": round(online_s, 1),
         "eval_episodes": args.eval_episodes,
+        "on_alert": args.on_alert,
         "bc_updates": args.bc_init_updates or args.pretrain_updates,
         "calql_pretrain_updates": args.pretrain_updates,
         "bc_weight": args.bc_weight,

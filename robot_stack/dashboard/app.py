@@ -32,7 +32,7 @@ from .control import ControlSink, ControlUnavailable, NullControlSink, WebTeleop
 from .episodes import EPISODE_ID, EpisodeInfo, EpisodeSource, parse_episode_id
 from .live import CAMERA_NAME, LiveState, encode_jpeg
 from .models import (AuthCheck, EpisodeDetail, EpisodeList, EpisodeSummary, Health, InterventionRequest,
-                     LabelRequest, LearnerHistory, LearningStats, LiveSnapshot, Ok, SessionCommandRequest,
+                     LabelRequest, LearnerHistory, LearningStats, LiveSnapshot, Ok, ResetSceneRequest, SessionCommandRequest,
                      SuccessHistory, TeleopRequest)
 from .stats import learning_stats
 
@@ -491,6 +491,15 @@ def create_app(config: DashboardConfig | None = None, store: Any = None, live: L
         estop_sent["value"] = False
         log.warning("e-stop clear requested from the dashboard")
         return {"ok": True, "detail": "e-stop clear sent"}
+
+    @app.post("/api/sim/reset_scene", response_model=Ok, dependencies=[Write], tags=["control"],
+              responses={503: {"description": "no robot connected"}})
+    def reset_scene(body: ResetSceneRequest):
+        """Simulated robots only: re-stage the scene (sim/reset_scene with the token's SHA-256), as a
+        person would after an alert; then start the session to acknowledge the alert."""
+        control.reset_scene(token_hash(token), body.task)
+        log.warning("sim scene reset requested from the dashboard (task %r)", body.task or "forward")
+        return {"ok": True, "detail": "scene reset sent"}
 
     @app.post("/api/teleop", response_model=Ok, dependencies=[Write], tags=["control"],
               responses={503: {"description": "no robot connected"}})

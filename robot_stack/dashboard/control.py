@@ -1,7 +1,7 @@
 """Where the dashboard's commands go: session commands, e-stop, e-stop clear and web teleop.
 
 The ROS side implements :class:`ControlSink` by publishing ``session/command``, ``arm/estop``,
-``arm/estop_clear``, ``teleop/action`` and ``teleop/intervening`` (TOPICS.md). The web app has
+``arm/estop_clear``, ``sim/reset_scene``, ``teleop/action`` and ``teleop/intervening`` (TOPICS.md). The web app has
 already checked the operator's token before any of these methods is called.
 """
 
@@ -44,6 +44,11 @@ class ControlSink(abc.ABC):
         """``arm/estop_clear`` {"token_hash": token_hash}; the controller clears only with the session's hash."""
 
     @abc.abstractmethod
+    def reset_scene(self, token_hash: str, task: str = "") -> None:
+        """``sim/reset_scene`` {"token_hash": ..., "task": task}: a sim controller re-stages its scene
+        for a start of ``task`` ('' = the forward task); real controllers do not listen."""
+
+    @abc.abstractmethod
     def teleop(self, action: np.ndarray) -> None:
         """``teleop/action``: one web-teleop action, float32 (7,) in [-1, 1] (already validated)."""
 
@@ -58,7 +63,7 @@ class NullControlSink(ControlSink):
     def _refuse(self, *_args, **_kwargs) -> None:
         raise ControlUnavailable("no robot is connected to this dashboard (store browser only)")
 
-    session_command = estop = clear_estop = teleop = set_intervening = _refuse  # type: ignore[assignment]
+    session_command = estop = clear_estop = reset_scene = teleop = set_intervening = _refuse  # type: ignore[assignment]
 
 
 class RecordingControlSink(ControlSink):
@@ -84,6 +89,9 @@ class RecordingControlSink(ControlSink):
     def clear_estop(self, token_hash: str) -> None:
         self.estopped = False
         self._add("clear_estop", token_hash)
+
+    def reset_scene(self, token_hash: str, task: str = "") -> None:
+        self._add("reset_scene", (token_hash, task))
 
     def teleop(self, action: np.ndarray) -> None:
         self._add("teleop", np.asarray(action, dtype=np.float32).copy())

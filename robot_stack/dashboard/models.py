@@ -37,6 +37,11 @@ class SessionCommandRequest(Strict):
     cmd: Literal["start", "pause", "resume", "stop"] = Field(description="session command published on session/command")
 
 
+class ResetSceneRequest(Strict):
+    task: str = Field("", max_length=128, pattern=r"^[A-Za-z0-9_.:/-]*$",
+                      description="task id whose start to stage ('' = the forward task of the pair)")
+
+
 class TeleopRequest(Strict):
     action: list[float] = Field(min_length=7, max_length=7,
                                 description="[dx, dy, dz, droll, dpitch, dyaw, gripper], each in [-1, 1]; gripper -1 closed, +1 open")

@@ -45,6 +45,7 @@ class RosControlSink(ControlSink):
         self.session = node.create_publisher(msgs.String, "session/command", qos.DEFAULT)
         self.estop_pub = node.create_publisher(msgs.Bool, "arm/estop", qos.DEFAULT)
         self.estop_clear_pub = node.create_publisher(msgs.String, "arm/estop_clear", qos.DEFAULT)
+        self.reset_scene_pub = node.create_publisher(msgs.String, "sim/reset_scene", qos.DEFAULT)
         self.teleop_pub = node.create_publisher(msgs.Float32MultiArray, "teleop/action", qos.DEFAULT)
         self.intervening_pub = node.create_publisher(msgs.Bool, "teleop/intervening", qos.DEFAULT)
 
@@ -56,6 +57,9 @@ class RosControlSink(ControlSink):
 
     def clear_estop(self, token_hash: str) -> None:
         self.estop_clear_pub.publish(msgs.String(data=json.dumps({"token_hash": token_hash})))
+
+    def reset_scene(self, token_hash: str, task: str = "") -> None:
+        self.reset_scene_pub.publish(msgs.String(data=json.dumps({"token_hash": token_hash, "task": task})))
 
     def teleop(self, action: np.ndarray) -> None:
         self.teleop_pub.publish(msgs.Float32MultiArray.from_numpy(np.asarray(action, dtype=np.float32)))

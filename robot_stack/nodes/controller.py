@@ -12,7 +12,9 @@ simulated time by one control period, and the full world state goes out on
 ``sim/world_state`` so camera nodes in other processes can render the same world. The
 simulator's ground truth goes out on ``sim/ground_truth`` (JSON: each task's success and
 ``out_of_workspace``): recorded with episodes for benchmarks, and the scheduler's "the scene
-left the workspace" signal, where a real robot would need a workspace monitor.
+left the workspace" signal, where a real robot would need a workspace monitor. ``sim/reset_scene``
+(authenticated like the e-stop clear) re-stages the scene, the simulated stand-in for the person an
+alert calls: new object placement for a start of a given task, the arm at its reset pose.
 
 Lockstep sim (``lockstep``): each command is applied the moment it arrives and simulated time
 advances only with commands, so every action acts on the world state the policy saw, exactly
@@ -131,6 +133,7 @@ class ControllerNode(Node):
         if self.scene is not None:
             self.pub_world = self.create_publisher(msgs.Float64MultiArray, "sim/world_state", qos.SENSOR_DATA)
             self.pub_truth = self.create_publisher(msgs.String, "sim/ground_truth", qos.DEFAULT)
+            self.create_subscription(msgs.String, "sim/reset_scene", self.on_reset_scene, qos.DEFAULT)
         self.create_subscription(msgs.Float32MultiArray, "arm/action", self.on_action, qos.DEFAULT)
         self.create_subscription(msgs.Bool, "arm/estop", self.on_estop, qos.DEFAULT)
         self.create_subscription(msgs.String, "arm/estop_clear", self.on_estop_clear, qos.DEFAULT)
@@ -162,20 +165,42 @@ class ControllerNode(Node):
             self.get_logger().warning("E-STOP latched")
             self.publish_status()
 
-    def on_estop_clear(self, msg: msgs.String) -> None:
-        """Clear a latched e-stop when the message carries the session token's sha256 (TOPICS.md)."""
+    def _authorised(self, topic: str, msg: msgs.String) -> dict | None:
+        """The JSON body of ``msg`` if it carries the session token's sha256 (TOPICS.md), else None (logged)."""
         try:
-            token_hash = str(json.loads(msg.data)["token_hash"])
+            body = json.loads(msg.data)
+            token_hash = str(body["token_hash"])
         except (ValueError, KeyError, TypeError):
-            self.get_logger().error('arm/estop_clear: expected JSON {"token_hash": ...}; ignored')
-            return
+            self.get_logger().error(f'{topic}: expected JSON {{"token_hash": ...}}; ignored')
+            return None
         want = self.cfg.clear_token_sha256 or _env_token_sha256()
         if not want or not hmac.compare_digest(want.encode(), token_hash.encode()):
-            self.get_logger().error("arm/estop_clear: wrong token; e-stop stays latched")
+            self.get_logger().error(f"{topic}: wrong token; ignored")
+            return None
+        return body
+
+    def on_estop_clear(self, msg: msgs.String) -> None:
+        """Clear a latched e-stop when the message carries the session token's sha256."""
+        if self._authorised("arm/estop_clear", msg) is None:
             return
         self.arm.clear_estop()
         self.get_logger().warning("e-stop cleared")
         self.publish_status()
+
+    def on_reset_scene(self, msg: msgs.String) -> None:
+        """Sim only: re-stage the scene for a start of ``task`` (default: the pair's first, forward, task)."""
+        body = self._authorised("sim/reset_scene", msg)
+        if body is None:
+            return
+        ids = [t.id for t in self.scene.tasks]
+        task = str(body.get("task") or ids[0])
+        if task not in ids:
+            self.get_logger().error(f"sim/reset_scene: unknown task {task!r} (this scene has {ids}); ignored")
+            return
+        self._action = None  # a command sent before the reset must not act on the new scene
+        self.scene.randomize(task_id=task)
+        self.get_logger().warning(f"sim/reset_scene: scene re-staged for a start of {task!r}")
+        self.publish_state()
 
     def on_named_pose(self, msg: msgs.String) -> None:
         try:
@@ -231,6 +256,7 @@ class ControllerNode(Node):
             "ticks": str(self._ticks),
             "held_ticks": str(self._held_ticks),
             "last_reason": self._last_reason,
+            "sim": str(self.scene is not None).lower(),  # the dashboard offers a scene reset only in sim
         }
         level = 2 if self.arm.estopped else 0  # DiagnosticStatus ERROR / OK
         status = msgs.DiagnosticStatus(level=level, name="arm", message="e-stop latched" if self.arm.estopped else "ok",

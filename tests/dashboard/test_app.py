@@ -71,7 +71,7 @@ def test_docs_pages_that_need_a_cdn_are_off_but_openapi_lists_every_endpoint(cli
               "/api/stats/learning", "/api/learner/history", "/api/episodes", "/api/episodes/{episode_id}",
               "/api/episodes/{episode_id}/frames/{camera}/{step}", "/api/episodes/{episode_id}/label",
               "/api/episodes/{episode_id}/interventions/{segment}", "/api/session/command", "/api/estop",
-              "/api/estop/clear", "/api/teleop", "/api/teleop/release"]:
+              "/api/estop/clear", "/api/sim/reset_scene", "/api/teleop", "/api/teleop/release"]:
         assert p in paths, p
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
     assert "LabelRequest" in spec["components"]["schemas"]
@@ -94,6 +94,7 @@ def test_health_and_auth_check(client, remote):
     ("post", "/api/session/command", {"cmd": "start"}),
     ("post", "/api/estop", None),
     ("post", "/api/estop/clear", None),
+    ("post", "/api/sim/reset_scene", {}),
     ("post", "/api/teleop", {"action": [0, 0, 0, 0, 0, 0, 1]}),
     ("post", "/api/teleop/release", None),
 ])
@@ -345,6 +346,16 @@ def test_estop_and_clear(client, sink):
     assert client.post("/api/estop/clear", headers=AUTH).status_code == 200
     assert sink.calls[-1][1:] == ("clear_estop", hashlib.sha256(TOKEN.encode()).hexdigest())
     assert client.get("/api/live").json()["estop_sent"] is False
+
+
+def test_sim_scene_reset_carries_the_token_hash_and_the_task(client, sink):
+    assert client.post("/api/sim/reset_scene", json={}, headers=AUTH).status_code == 200
+    assert client.post("/api/sim/reset_scene", json={"task": "take_cube_out_of_bowl"}, headers=AUTH).status_code == 200
+    digest = hashlib.sha256(TOKEN.encode()).hexdigest()
+    assert [c[1:] for c in sink.calls] == [("reset_scene", (digest, "")), ("reset_scene", (digest, "take_cube_out_of_bowl"))]
+    for bad in ({"task": "a b"}, {"task": "x" * 200}, {"task": 3}, {"other": 1}):
+        assert client.post("/api/sim/reset_scene", json=bad, headers=AUTH).status_code == 422, bad
+    assert len(sink.calls) == 2
 
 
 def test_web_teleop_is_an_intervention_with_a_deadman(client, sink, config):

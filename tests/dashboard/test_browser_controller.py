@@ -1,4 +1,5 @@
-"""Browser -> dashboard node -> DDS -> controller node: e-stop latches the real (sim) controller.
+"""Browser -> dashboard node -> DDS -> controller node: e-stop latches the real (sim) controller,
+and the sim-only scene reset re-stages its world.
 
 Three real processes (controller, camera, dashboard) on an isolated DDS domain; Debian's chromium
 driven by Playwright presses the page's buttons; the controller's own arm/status comes back to
@@ -32,7 +33,7 @@ def wait(pred, timeout, what):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_estop_button_latches_the_controller_and_clear_needs_the_token(dds_env, tmp_path, artifacts_dir):
+def test_estop_button_latches_the_controller_clear_needs_the_token_and_the_scene_resets(dds_env, tmp_path, artifacts_dir):
     from test_browser import CHROMIUM, CHROMIUM_ARGS
 
     env = {**dds_env, "ROBOT_STACK_DASHBOARD_TOKEN": TOKEN}
@@ -63,8 +64,17 @@ def test_estop_button_latches_the_controller_and_clear_needs_the_token(dds_env, 
             assert estopped() == "true"
             page.click("#btn-estop-clear")
             page.wait_for_function("() => document.getElementById('pill-estop').textContent.includes('arm ok')", timeout=10000)
+            # A simulated arm: the page offers the scene reset a person would do after an alert.
+            frame = lambda: httpx.get(url + "api/cameras/front/latest.jpg", timeout=2).content  # noqa: E731
+            before = frame()
+            time.sleep(0.5)
+            assert frame() == before, "nothing moves while the arm holds"
+            page.click("#btn-reset-scene")
+            wait(lambda: "re-staged" in (tmp_path / "controller.log").read_text(), 10, "the controller's scene reset")
+            wait(lambda: frame() != before, 10, "a frame of the re-staged scene")
             browser.close()
         assert httpx.post(url + "api/estop/clear", timeout=5).status_code == 401
+        assert httpx.post(url + "api/sim/reset_scene", json={}, timeout=5).status_code == 401
     finally:
         codes = [stop_process(p) for p in procs]
         for f in logs.values():

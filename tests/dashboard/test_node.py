@@ -25,10 +25,11 @@ def test_dashboard_node_bridges_topics_and_commands(runtime, store):
                                                       "dashboard.port": 0, "dashboard.token": TOKEN})
     url = node.server.url
     probe = runtime.create_node(Node, name="probe")
-    got: dict[str, list] = {k: [] for k in ("cmd", "estop", "clear", "teleop", "intervening")}
+    got: dict[str, list] = {k: [] for k in ("cmd", "estop", "clear", "reset", "teleop", "intervening")}
     probe.create_subscription(msgs.String, "session/command", got["cmd"].append)
     probe.create_subscription(msgs.Bool, "arm/estop", got["estop"].append)
     probe.create_subscription(msgs.String, "arm/estop_clear", got["clear"].append)
+    probe.create_subscription(msgs.String, "sim/reset_scene", got["reset"].append)
     probe.create_subscription(msgs.Float32MultiArray, "teleop/action", got["teleop"].append)
     probe.create_subscription(msgs.Bool, "teleop/intervening", got["intervening"].append)
     pubs = {
@@ -77,13 +78,16 @@ def test_dashboard_node_bridges_topics_and_commands(runtime, store):
     assert httpx.post(url + "/api/session/command", json={"cmd": "pause"}, headers=AUTH).status_code == 200
     assert httpx.post(url + "/api/estop", headers=AUTH).status_code == 200
     assert httpx.post(url + "/api/estop/clear", headers=AUTH).status_code == 200
+    assert httpx.post(url + "/api/sim/reset_scene", json={"task": "cube_into_bowl"}, headers=AUTH).status_code == 200
     assert httpx.post(url + "/api/teleop", json={"action": [0.5, 0, 0, 0, 0, 0, 1]}, headers=AUTH).status_code == 200
     assert httpx.post(url + "/api/teleop/release", headers=AUTH).status_code == 200
-    assert runtime.spin_until(lambda: got["cmd"] and got["estop"] and got["clear"] and len(got["teleop"]) >= 2
+    assert runtime.spin_until(lambda: got["cmd"] and got["estop"] and got["clear"] and got["reset"] and len(got["teleop"]) >= 2
                               and len(got["intervening"]) >= 2, timeout_s=10)
     assert json.loads(got["cmd"][0].data) == {"cmd": "pause"}
     assert got["estop"][0].data is True
     assert json.loads(got["clear"][0].data) == {"token_hash": hashlib.sha256(TOKEN.encode()).hexdigest()}
+    assert json.loads(got["reset"][0].data) == {"token_hash": hashlib.sha256(TOKEN.encode()).hexdigest(),
+                                                "task": "cube_into_bowl"}
     assert got["teleop"][0].to_numpy().tolist() == [0.5, 0, 0, 0, 0, 0, 1]
     assert [m.data for m in got["intervening"]][:2] == [True, False]
     # the store side works through the node too

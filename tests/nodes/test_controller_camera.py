@@ -31,6 +31,7 @@ def graph(runtime):
         "action": probe.create_publisher(msgs.Float32MultiArray, "arm/action"),
         "estop": probe.create_publisher(msgs.Bool, "arm/estop"),
         "clear": probe.create_publisher(msgs.String, "arm/estop_clear"),
+        "reset": probe.create_publisher(msgs.String, "sim/reset_scene"),
     }
     assert runtime.spin_until(lambda: got["proprio"] and got["image"], timeout_s=30)
     return runtime, ctrl, got, pubs
@@ -111,6 +112,34 @@ def test_estop_latches_until_cleared_with_the_token(graph):
     drive(runtime, got, pubs, [1, 0, 0, 0, 0, 0, 1], 5)
     runtime.spin_until(lambda: False, timeout_s=0.3)
     assert ee_xyz(got)[0] - start[0] > 0.01
+
+
+def test_sim_scene_reset_needs_the_token_and_stages_a_start_of_the_task(graph):
+    runtime, ctrl, got, pubs = graph
+    assert runtime.spin_until(lambda: got["status"], timeout_s=5) and status(got)["sim"] == "true"
+    fwd, bwd = (t.id for t in ctrl.scene.tasks)
+    drive(runtime, got, pubs, [1, 0, -1, 0, 0, 0, 1], 8)  # the arm away from its reset pose
+    cube = lambda: ctrl.scene.privileged()["cube_pose"][:3].copy()  # noqa: E731
+    before, away = cube(), ee_xyz(got)
+
+    def send(**body):
+        n = len(got["proprio"])
+        pubs["reset"].publish(msgs.String(data=json.dumps(body)))
+        runtime.spin_until(lambda: len(got["proprio"]) > n + 3, timeout_s=5)
+
+    send(token_hash=hashlib.sha256(b"wrong").hexdigest())
+    send(token_hash=hashlib.sha256(TOKEN.encode()).hexdigest(), task="no_such_task")
+    send(task=fwd)
+    assert np.allclose(cube(), before) and np.allclose(ee_xyz(got), away, atol=0.005), "unauthorised or bad: nothing moves"
+    for task, reverse in ((bwd, fwd), (fwd, bwd)):
+        send(token_hash=hashlib.sha256(TOKEN.encode()).hexdigest(), task=task)
+        assert not ctrl.scene.success(task) and ctrl.scene.success(reverse), f"a start of {task}"
+        assert json.loads(got["truth"][-1].data)[reverse] is True  # the new world went out at once
+        assert np.linalg.norm(ee_xyz(got) - away) > 0.03, "the arm is back at its reset pose"
+        assert not np.allclose(cube(), before)
+        before = cube()
+    drive(runtime, got, pubs, [0, 1, 0, 0, 0, 0, 1], 3)  # and it still takes commands
+    assert status(got)["estopped"] == "false"
 
 
 @pytest.fixture

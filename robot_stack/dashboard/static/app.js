@@ -153,6 +153,7 @@ function onState(s) {
   const est = arm.estopped === true || arm.estopped === "true" || arm.estopped === "True";
   const armText = est ? "E-STOPPED" : (s.estop_sent ? "e-stop sent" : (arm.connected === false || arm.connected === "false" ? "arm disconnected" : (Object.keys(arm).length ? "arm ok" : "arm: –")));
   setPill("pill-estop", armText, est || s.estop_sent ? "bad" : (Object.keys(arm).length ? "ok" : ""));
+  $("btn-reset-scene").classList.toggle("hidden", !(arm.sim === true || arm.sim === "true"));
   const alert = ss.alert;
   const ap = $("pill-alert");
   if (alert) { ap.textContent = "⚠ " + alert; ap.className = "pill bad"; } else ap.className = "pill hidden";
@@ -420,6 +421,8 @@ for (const b of document.querySelectorAll("button.cmd")) {
 const estop = () => command("/api/estop", undefined, "E-STOP").catch(() => {});
 $("btn-estop").addEventListener("click", estop);
 $("btn-estop-clear").addEventListener("click", () => command("/api/estop/clear", undefined, "e-stop clear").catch(() => {}));
+$("btn-reset-scene").addEventListener("click", () => command("/api/sim/reset_scene", {}, "scene reset")
+  .then(() => toast("scene reset sent: press Start to acknowledge an alert and go on")).catch(() => {}));
 
 const held = new Map();  // source -> [axis, dir]
 let gripper = 1, teleTimer = null;
