@@ -17,9 +17,10 @@
 
 Prints one JSON object as its last line: forward_success_pretrained, forward_success_finetuned,
 backward_success_finetuned, online_steps, human_resets (alerts that asked for a person; must be
-0), human_reset_at_steps (online steps recorded by then), bc_baseline_success, forward_online_vs_ground_truth (online forward episodes the classifier
-credited, truly succeeded, credited falsely, missed; classifier successes rejected from the reset
-pose, and how many of those were true), forward_success_by_version (the curve),
+0), human_reset_at_steps (online steps recorded by each answered alert), bc_baseline_success,
+forward_online_vs_ground_truth (online forward episodes the classifier credited, truly
+succeeded, credited falsely, missed; classifier successes rejected from the reset pose, and how
+many of those were true), forward_success_by_version (the curve),
 episodes_ending_out_of_workspace (online training episodes that left an object outside the
 workspace), plus timings and settings. ``--quick`` is a smoke run (minutes, tiny).
 

@@ -340,6 +340,7 @@ class CubeBowlScene(SimScene):
     bowl_segments = 12
     beside_distractor_share = 0.25  # "put in" starts with a distractor right beside the cube
     against_wall_share = 0.25  # "take out" starts with the cube against the inside of the bowl wall
+    take_out_clearance = 0.04  # "take out" puts the cube's centre this far beyond the bowl's outer wall (m at object scale 1)
 
     @property
     def cube_half(self) -> float:
@@ -504,10 +505,24 @@ class CubeBowlScene(SimScene):
         # 2 cm clear of each distractor, however either is turned: backward demos that put
         # the cube down touching one taught the backward policy to leave it there, and forward
         # then failed from that start in a row (its demos start with open space around the cube).
-        fixed = [(bowl, self.bowl_outer_radius + 0.035 * s)] + [
-            (xy, _footprint_radius(self, i) + cube_reach + 0.02 * s) for i, xy in enumerate(_distractor_xys(self))
-        ]
-        (xy,) = self.sample_points(rng, 1, [0.0], fixed, self.area(margin=self.cube_half + 0.01))
+        distractors = [(xy, _footprint_radius(self, i) + cube_reach + 0.02 * s) for i, xy in enumerate(_distractor_xys(self))]
+        lo, hi = area = self.area(margin=self.cube_half + 0.01)
+        # One place per scene (a few mm of noise), not anywhere on the table: a policy trained by
+        # regression on places spread all round the bowl puts the cube down at their average, just
+        # over the rim (every take-out in one session), where forward then failed 25 times in a row.
+        # Beside the bowl on the side facing the middle of the area's long (y) axis, where there is
+        # always room; turned in 20 degree steps either way while a distractor or the edge is in the way.
+        side = 1.0 if bowl[1] <= (lo[1] + hi[1]) / 2 else -1.0
+        reach = self.bowl_outer_radius + self.take_out_clearance * s
+        jitter = np.clip(rng.normal(0, 0.003 * s, 2), -0.006 * s, 0.006 * s)
+        room = 0.009 * s  # >= |jitter|: the place is chosen without it, so noise never flips the side
+        for k in range(18):
+            ang = side * math.pi / 2 + (1 if k % 2 else -1) * math.radians(20) * ((k + 1) // 2)
+            xy = bowl + reach * np.array([math.cos(ang), math.sin(ang)])
+            if (np.all(xy > lo + room) and np.all(xy < hi - room)
+                    and all(np.linalg.norm(xy - q) > r + room for q, r in distractors)):
+                return xy + jitter
+        (xy,) = self.sample_points(rng, 1, [0.0], [(bowl, reach)] + distractors, area)  # boxed in: anywhere clear
         return xy
 
 

@@ -1,8 +1,9 @@
 """Where the dashboard's commands go: session commands, e-stop, e-stop clear and web teleop.
 
 The ROS side implements :class:`ControlSink` by publishing ``session/command``, ``arm/estop``,
-``arm/estop_clear``, ``sim/reset_scene``, ``teleop/action`` and ``teleop/intervening`` (TOPICS.md). The web app has
-already checked the operator's token before any of these methods is called.
+``arm/estop_clear``, ``sim/reset_scene``, ``teleop/action`` and ``teleop/intervening``
+(TOPICS.md). The web app has already checked the operator's token before any of these methods
+is called.
 """
 
 from __future__ import annotations

@@ -192,6 +192,10 @@ class ControllerNode(Node):
         body = self._authorised("sim/reset_scene", msg)
         if body is None:
             return
+        if self.arm.estopped:
+            # the reset puts the arm at its reset pose: nothing may move it while the e-stop holds
+            self.get_logger().error("sim/reset_scene: the e-stop is latched; clear it first")
+            return
         ids = [t.id for t in self.scene.tasks]
         task = str(body.get("task") or ids[0])
         if task not in ids:

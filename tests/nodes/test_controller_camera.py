@@ -130,7 +130,12 @@ def test_sim_scene_reset_needs_the_token_and_stages_a_start_of_the_task(graph):
     send(token_hash=hashlib.sha256(b"wrong").hexdigest())
     send(token_hash=hashlib.sha256(TOKEN.encode()).hexdigest(), task="no_such_task")
     send(task=fwd)
+    pubs["estop"].publish(msgs.Bool(data=True))
+    assert runtime.spin_until(lambda: status(got)["estopped"] == "true", timeout_s=5)
+    send(token_hash=hashlib.sha256(TOKEN.encode()).hexdigest(), task=fwd)  # the e-stop holds the arm
     assert np.allclose(cube(), before) and np.allclose(ee_xyz(got), away, atol=0.005), "unauthorised or bad: nothing moves"
+    pubs["clear"].publish(msgs.String(data=json.dumps({"token_hash": hashlib.sha256(TOKEN.encode()).hexdigest()})))
+    assert runtime.spin_until(lambda: not ctrl.arm.estopped, timeout_s=5)
     for task, reverse in ((bwd, fwd), (fwd, bwd)):
         send(token_hash=hashlib.sha256(TOKEN.encode()).hexdigest(), task=task)
         assert not ctrl.scene.success(task) and ctrl.scene.success(reverse), f"a start of {task}"

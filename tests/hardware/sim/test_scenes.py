@@ -335,3 +335,26 @@ def test_take_out_puts_the_cube_down_clear_of_the_distractors(scenes):
         xy = scene.place_target("take_cube_out_of_bowl", rng)
         gaps += [np.linalg.norm(xy - d) - _footprint_radius(scene, i) - reach for i, d in enumerate(_distractor_xys(scene))]
     assert min(gaps) >= 0.02 * s - 1e-9, min(gaps)
+
+
+@pytest.mark.parametrize("name", ["widowx250_cube_bowl", "franka_cube_bowl"])
+def test_take_out_puts_the_cube_down_in_one_place_per_scene(scenes, name):
+    """Regression on places spread all round the bowl learns their average, just over the rim (a
+    session's backward policy put the cube there every time and forward failed from it): take-out
+    demos put it down in one place per scene, beside the bowl towards the middle of the area."""
+    scene = scenes[name]
+    s = scene.robot.object_scale
+    rng = np.random.default_rng(3)
+    lo, hi = scene.area()
+    facing_middle = 0
+    for _ in range(20):
+        scene.randomize(rng, task_id="take_cube_out_of_bowl")
+        bowl = scene.privileged()["bowl_xy"]
+        places = np.array([scene.place_target("take_cube_out_of_bowl", rng) for _ in range(10)])
+        place = places.mean(0)
+        assert np.max(np.linalg.norm(places - place, axis=1)) < 0.015 * s, "one place, a few mm of noise"
+        assert np.linalg.norm(place - bowl) == pytest.approx(scene.bowl_outer_radius + scene.take_out_clearance * s, abs=0.005 * s)
+        assert np.all(places > lo) and np.all(places < hi)
+        toward = 1.0 if bowl[1] <= (lo[1] + hi[1]) / 2 else -1.0
+        facing_middle += np.degrees(np.arccos(np.clip((place - bowl)[1] * toward / np.linalg.norm(place - bowl), -1, 1))) < 25
+    assert facing_middle >= 12, f"only {facing_middle} of 20 beside the bowl towards the middle (distractors turn the rest)"
