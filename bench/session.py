@@ -56,7 +56,8 @@ def main() -> int:
     p.add_argument("--bc-weight", type=float, default=10.0, help="BC regulariser of the Cal-QL actor")
     p.add_argument("--cql-alpha", type=float, default=-1.0, help="weight of Cal-QL's conservative term (< 0 = the preset's)")
     p.add_argument("--demos-per-task", type=int, default=100, help="scripted demos per task in the prior data")
-    p.add_argument("--eval-episodes", type=int, default=20, help="ground-truth rollouts per evaluation")
+    p.add_argument("--eval-episodes", type=int, default=100,
+                   help="ground-truth rollouts per evaluation (the same starts for every policy; 20 left +-15 points of noise)")
     p.add_argument("--cameras", nargs="+", default=["front", "wrist"], help="cameras the policy and the classifier see")
     p.add_argument("--preset", default="cpu", choices=["cpu", "gpu"], help="learner size preset")
     p.add_argument("--device", default="auto", help="torch device of the learner")
