@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from datetime import timedelta
 
@@ -23,5 +24,14 @@ def init_data_parallel(rank: int, world_size: int, store_file: str | os.PathLike
 
 
 def shutdown_data_parallel() -> None:
+    """Leave the process group cleanly; call after every DDP-wrapped learner is released.
+
+    The barrier keeps a fast rank from closing its gloo connections while a slow one is still in
+    its last collective, and the collection frees DDP reducers that still hold the group: a group
+    left to die at interpreter exit can abort the process ("terminate called without an active
+    exception") after all its work succeeded.
+    """
     if dist.is_initialized():
+        dist.barrier()
+        gc.collect()
         dist.destroy_process_group()

@@ -97,7 +97,7 @@ class Learner:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()] if self.device.type == "cuda" else None
-        return DDP(module, device_ids=ids, broadcast_buffers=False)
+        return DDP(module, device_ids=ids, forward_sync_buffers=False)
 
     def _allreduce_grads(self, params) -> None:
         """Average gradients of parameters outside any DDP module (e.g. the temperature)."""

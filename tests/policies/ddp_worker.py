@@ -34,22 +34,27 @@ def params(learner) -> dict:
     return {f"{m}.{k}": v.detach().contiguous() for m, mod in learner.modules.items() for k, v in mod.state_dict().items()}
 
 
+def train(rank: int, out: str) -> None:
+    """Both learners live only in here, so they are gone before the group is shut down."""
+    data = full_batch(0, 16)
+    half = {k: v[rank * 8 : (rank + 1) * 8] for k, v in data.items()}
+    bc = BCLearner(config())
+    assert bc.distributed
+    for _ in range(3):
+        bc.update(half)
+    save_file(params(bc), f"{out}/bc_rank{rank}.safetensors")
+    # Cal-QL: every rank samples its own batch (different noise); weights must still agree.
+    torch.manual_seed(100 + rank)
+    cql = CalQLLearner(config())
+    for i in range(2):
+        cql.update(full_batch(10 + 2 * i + rank, 8))
+    save_file(params(cql), f"{out}/calql_rank{rank}.safetensors")
+
+
 def main(rank: int, world: int, store: str, out: str) -> None:
     init_data_parallel(rank, world, store, backend="gloo")
     try:
-        data = full_batch(0, 16)
-        half = {k: v[rank * 8 : (rank + 1) * 8] for k, v in data.items()}
-        bc = BCLearner(config())
-        assert bc.distributed
-        for _ in range(3):
-            bc.update(half)
-        save_file(params(bc), f"{out}/bc_rank{rank}.safetensors")
-        # Cal-QL: every rank samples its own batch (different noise); weights must still agree.
-        torch.manual_seed(100 + rank)
-        cql = CalQLLearner(config())
-        for i in range(2):
-            cql.update(full_batch(10 + 2 * i + rank, 8))
-        save_file(params(cql), f"{out}/calql_rank{rank}.safetensors")
+        train(rank, out)
     finally:
         shutdown_data_parallel()
 
