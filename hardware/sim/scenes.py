@@ -340,6 +340,7 @@ class CubeBowlScene(SimScene):
     bowl_segments = 12
     beside_distractor_share = 0.25  # "put in" starts with a distractor right beside the cube
     against_wall_share = 0.25  # "take out" starts with the cube against the inside of the bowl wall
+    against_outer_wall_share = 0.25  # "put in" starts with the cube against the outside of the bowl wall
     take_out_clearance = 0.04  # "take out" puts the cube's centre this far beyond the bowl's outer wall (m at object scale 1)
 
     @property
@@ -365,6 +366,11 @@ class CubeBowlScene(SimScene):
     def bowl_outer_radius(self) -> float:
         """Outer radius of the bowl wall, metres."""
         return self.bowl_radius + self.bowl_wall
+
+    @property
+    def _wall_corner_radius(self) -> float:
+        """About how far the corners of the bowl wall's flat segments stand from its centre, metres."""
+        return self.bowl_outer_radius / math.cos(math.pi / self.bowl_segments)
 
     @property
     def bowl_height(self) -> float:
@@ -413,11 +419,15 @@ class CubeBowlScene(SimScene):
         self.set_mocap("bowl", bowl_xy)
         c = self.cube_half
         cube_yaw = rng.uniform(-math.pi, math.pi)
+        against_wall = False
         if task_id == "put_cube_in_bowl":
             # Anywhere "take out" counts as done, right up to the rim: reset-free, the forward task
             # starts wherever the backward policy put the cube down, and a policy that learned to
             # drop it against the rim left forward failing from a start no demo had.
-            (cube_xy,) = self.sample_points(rng, 1, [0.0], [(bowl_xy, r_out + 1.5 * c)], self.area(margin=c + 0.01))
+            cube_xy = self._against_outer_wall(rng, bowl_xy, cube_yaw) if rng.random() < self.against_outer_wall_share else None
+            against_wall = cube_xy is not None
+            if cube_xy is None:
+                (cube_xy,) = self.sample_points(rng, 1, [0.0], [(bowl_xy, r_out + 1.5 * c)], self.area(margin=c + 0.01))
             cube_z = c
         else:
             ang = rng.uniform(-math.pi, math.pi)
@@ -433,8 +443,29 @@ class CubeBowlScene(SimScene):
             cube_z = c + 0.006
         self.set_free_body("cube_joint", np.array([cube_xy[0], cube_xy[1], cube_z]), cube_yaw)
         _place_distractors(self, rng, [(bowl_xy, r_out + 0.02 * s), (cube_xy, 2 * c + 0.02 * s)])
-        if task_id == "put_cube_in_bowl" and rng.random() < self.beside_distractor_share:
+        # (not both: wedged between the wall and a distractor, even the expert fails 3 in 10)
+        if task_id == "put_cube_in_bowl" and rng.random() < self.beside_distractor_share and not against_wall:
             self._stand_distractor_beside(rng, cube_xy, bowl_xy)
+
+    def _against_outer_wall(self, rng: np.random.Generator, bowl_xy: np.ndarray, cube_yaw: float) -> np.ndarray | None:
+        """A cube centre a millimetre or four outside the bowl wall, at any turn (None: no room in the area).
+
+        Reset-free, "put in" starts where the last episode left the cube: a forward policy that
+        drops it short, or a backward one that lets go early, leaves it against the outside of the
+        wall, and forward failed from there 24 times in a row in one session and until an alert in
+        another: few demos started there (uniform starts seldom touch the wall).
+        """
+        s, c = self.robot.object_scale, self.cube_half
+        lo, hi = self.area(margin=c + 0.01)
+        wall = self._wall_corner_radius
+        for _ in range(20):
+            ang = rng.uniform(-math.pi, math.pi)
+            rel = ang - cube_yaw
+            off = wall + c * (abs(math.cos(rel)) + abs(math.sin(rel))) + rng.uniform(0.001, 0.004) * s
+            xy = bowl_xy + off * np.array([math.cos(ang), math.sin(ang)])
+            if np.all(xy > lo) and np.all(xy < hi):
+                return xy
+        return None
 
     def _stand_distractor_beside(self, rng: np.random.Generator, cube_xy: np.ndarray, bowl_xy: np.ndarray) -> None:
         """Move a random distractor a few millimetres from the cube, where it fits.
@@ -457,6 +488,12 @@ class CubeBowlScene(SimScene):
                 self.set_mocap(f"distractor{i}", xy, yaw=rng.uniform(-math.pi, math.pi))
                 return
 
+    def _clear_of_distractors(self, cube_xy: np.ndarray) -> bool:
+        """Whether a cube centred at ``cube_xy`` (any turn) stays a millimetre or more off every distractor."""
+        gap = 0.001 * self.robot.object_scale
+        return all(np.linalg.norm(cube_xy - xy) > self.cube_footprint_radius + _footprint_radius(self, i) + gap
+                   for i, xy in enumerate(_distractor_xys(self)))
+
     def privileged(self) -> dict[str, np.ndarray]:
         return {"cube_pose": self.free_body_pose("cube_joint"), "bowl_xy": self.mocap_xy("bowl")}
 
@@ -469,7 +506,17 @@ class CubeBowlScene(SimScene):
         ang = rng.uniform(-math.pi, math.pi)
         direction = np.array([math.cos(ang), math.sin(ang)])
         if task_id == "put_cube_in_bowl":
-            cube_xy, z, goal = bowl + rng.uniform(r_out + 1.5 * c, r_out + 4.0 * c) * direction, c, bowl
+            # clear of the wall segments' corners, which stand out past r_out, at any turn of the cube
+            near = self._wall_corner_radius + self.cube_footprint_radius + 0.001 * self.robot.object_scale
+            # and of the distractors, which were placed round the reset's cube: one overlapping the
+            # staged cube shoved it against the wall on the first step, where "take out" no longer held
+            for _ in range(20):
+                cube_xy = bowl + rng.uniform(max(near, r_out + 1.5 * c), r_out + 4.0 * c) * direction
+                if self._clear_of_distractors(cube_xy):
+                    break
+                ang = rng.uniform(-math.pi, math.pi)
+                direction = np.array([math.cos(ang), math.sin(ang)])
+            z, goal = c, bowl
         else:
             cube_xy = bowl + rng.uniform(0.5, 1.0) * (self.bowl_radius - 1.6 * c) * direction
             z, goal = c + 0.006, bowl + (r_out + rng.uniform(2.0, 4.0) * c) * direction
