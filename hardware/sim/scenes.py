@@ -367,6 +367,10 @@ class CubeBowlScene(SimScene):
         """Outer radius of the bowl wall, metres."""
         return self.bowl_radius + self.bowl_wall
 
+    def _cube_reach(self, rel: float) -> float:
+        """How far the cube reaches from its centre along a direction ``rel`` rad off its turn, metres."""
+        return self.cube_half * (abs(math.cos(rel)) + abs(math.sin(rel)))
+
     @property
     def _wall_corner_radius(self) -> float:
         """About how far the corners of the bowl wall's flat segments stand from its centre, metres."""
@@ -433,10 +437,8 @@ class CubeBowlScene(SimScene):
             ang = rng.uniform(-math.pi, math.pi)
             if rng.random() < self.against_wall_share:
                 # Reset-free, "take out" starts wherever "put in" dropped the cube, and a forward
-                # policy drops it against the wall too: a millimetre or three short of touching it
-                # (the cube reaches c * (|cos| + |sin|) of its turn relative to the radius).
-                rel = ang - cube_yaw
-                off = self.bowl_radius - c * (abs(math.cos(rel)) + abs(math.sin(rel))) - rng.uniform(0.0005, 0.003) * s
+                # policy drops it against the wall too: a millimetre or three short of touching it.
+                off = self.bowl_radius - self._cube_reach(ang - cube_yaw) - rng.uniform(0.0005, 0.003) * s
             else:
                 off = rng.uniform(0, self.bowl_radius - 1.6 * c)
             cube_xy = bowl_xy + off * np.array([math.cos(ang), math.sin(ang)])
@@ -455,13 +457,12 @@ class CubeBowlScene(SimScene):
         wall, and forward failed from there 24 times in a row in one session and until an alert in
         another: few demos started there (uniform starts seldom touch the wall).
         """
-        s, c = self.robot.object_scale, self.cube_half
-        lo, hi = self.area(margin=c + 0.01)
+        s = self.robot.object_scale
+        lo, hi = self.area(margin=self.cube_half + 0.01)
         wall = self._wall_corner_radius
         for _ in range(20):
             ang = rng.uniform(-math.pi, math.pi)
-            rel = ang - cube_yaw
-            off = wall + c * (abs(math.cos(rel)) + abs(math.sin(rel))) + rng.uniform(0.001, 0.004) * s
+            off = wall + self._cube_reach(ang - cube_yaw) + rng.uniform(0.001, 0.004) * s
             xy = bowl_xy + off * np.array([math.cos(ang), math.sin(ang)])
             if np.all(xy > lo) and np.all(xy < hi):
                 return xy
@@ -488,11 +489,9 @@ class CubeBowlScene(SimScene):
                 self.set_mocap(f"distractor{i}", xy, yaw=rng.uniform(-math.pi, math.pi))
                 return
 
-    def _clear_of_distractors(self, cube_xy: np.ndarray) -> bool:
-        """Whether a cube centred at ``cube_xy`` (any turn) stays a millimetre or more off every distractor."""
-        gap = 0.001 * self.robot.object_scale
-        return all(np.linalg.norm(cube_xy - xy) > self.cube_footprint_radius + _footprint_radius(self, i) + gap
-                   for i, xy in enumerate(_distractor_xys(self)))
+    def _distractor_keepouts(self, gap: float) -> list[tuple[np.ndarray, float]]:
+        """Per distractor ``(xy, r)``: a cube centred farther than r from xy stays ``gap`` m off it, however either is turned."""
+        return [(xy, _footprint_radius(self, i) + self.cube_footprint_radius + gap) for i, xy in enumerate(_distractor_xys(self))]
 
     def privileged(self) -> dict[str, np.ndarray]:
         return {"cube_pose": self.free_body_pose("cube_joint"), "bowl_xy": self.mocap_xy("bowl")}
@@ -508,11 +507,12 @@ class CubeBowlScene(SimScene):
         if task_id == "put_cube_in_bowl":
             # clear of the wall segments' corners, which stand out past r_out, at any turn of the cube
             near = self._wall_corner_radius + self.cube_footprint_radius + 0.001 * self.robot.object_scale
+            keepouts = self._distractor_keepouts(0.001 * self.robot.object_scale)
             # and of the distractors, which were placed round the reset's cube: one overlapping the
             # staged cube shoved it against the wall on the first step, where "take out" no longer held
             for _ in range(20):
                 cube_xy = bowl + rng.uniform(max(near, r_out + 1.5 * c), r_out + 4.0 * c) * direction
-                if self._clear_of_distractors(cube_xy):
+                if all(np.linalg.norm(cube_xy - q) > r for q, r in keepouts):
                     break
                 ang = rng.uniform(-math.pi, math.pi)
                 direction = np.array([math.cos(ang), math.sin(ang)])
@@ -548,11 +548,11 @@ class CubeBowlScene(SimScene):
         bowl = p["bowl_xy"]
         if task_id == "put_cube_in_bowl":
             return bowl + rng.normal(0, 0.005, 2)
-        s, cube_reach = self.robot.object_scale, self.cube_footprint_radius
+        s = self.robot.object_scale
         # 2 cm clear of each distractor, however either is turned: backward demos that put
         # the cube down touching one taught the backward policy to leave it there, and forward
         # then failed from that start in a row (its demos start with open space around the cube).
-        distractors = [(xy, _footprint_radius(self, i) + cube_reach + 0.02 * s) for i, xy in enumerate(_distractor_xys(self))]
+        distractors = self._distractor_keepouts(0.02 * s)
         lo, hi = area = self.area(margin=self.cube_half + 0.01)
         # One place per scene (a few mm of noise), not anywhere on the table: a policy trained by
         # regression on places spread all round the bowl puts the cube down at their average, just
