@@ -54,6 +54,7 @@ def main() -> int:
                    help="BC updates before Cal-QL; Cal-QL starts from that policy with its image encoder fixed "
                         "(0 = Cal-QL from scratch; the BC baseline then trains --pretrain-updates)")
     p.add_argument("--bc-weight", type=float, default=10.0, help="BC regulariser of the Cal-QL actor")
+    p.add_argument("--utd-ratio", type=float, default=1.0, help="online learner updates per recorded robot step")
     p.add_argument("--cql-alpha", type=float, default=-1.0, help="weight of Cal-QL's conservative term (< 0 = the preset's)")
     p.add_argument("--demos-per-task", type=int, default=100, help="scripted demos per task in the prior data")
     p.add_argument("--eval-episodes", type=int, default=100,
@@ -97,7 +98,7 @@ def main() -> int:
         reward=RewardSetup(epochs=2 if args.quick else 15), dashboard=DashboardConfig(port=0),
         policy=PolicySpec(preset=args.preset, device=args.device, batch_size=16 if args.quick else 0,
                           bc_weight=args.bc_weight, cql_alpha=args.cql_alpha, freeze_image_encoder=args.bc_init_updates > 0),
-        bc_init_updates=args.bc_init_updates,
+        bc_init_updates=args.bc_init_updates, utd_ratio=args.utd_ratio,
         episode=ActorConfig(horizon=15 if args.quick else 60), publish_every=20 if args.quick else 200,
         schedule=SchedulerConfig(max_recoveries=args.max_recoveries, stuck_after=args.stuck_after),
         keep_checkpoints=0,  # every version stays, for the learning curve
@@ -219,6 +220,7 @@ def main() -> int:
         "bc_updates": args.bc_init_updates or args.pretrain_updates,
         "calql_pretrain_updates": args.pretrain_updates,
         "bc_weight": args.bc_weight,
+        "utd_ratio": args.utd_ratio,
         "cql_alpha": args.cql_alpha if args.cql_alpha >= 0 else LearnerConfig.preset(args.preset).calql.cql_alpha,
         "demos_per_task": prior.demos_per_task,
         "cameras": list(cfg.cameras),

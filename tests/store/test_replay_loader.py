@@ -55,6 +55,23 @@ def test_routing_eval_filter_and_ratios(store):
     assert with_eval.load_new() == 6 and with_eval.sizes()["online"] == 24
 
 
+def test_intervention_share_goes_to_online_until_someone_intervenes(tmp_path):
+    store = EpisodeStore.create(tmp_path / "s.zarr")
+    prior = store.writer("prior-1", {}, CAMS, S)
+    commit(prior, 10, seed=1, data_source="prior")
+    prior.close()
+    w = store.writer("widowx-1", {}, CAMS, S)
+    commit(w, 8, seed=3)
+    loader = ReplayLoader(store)
+    assert loader.load_new() == 2 and loader.sizes()["intervention"] == 0
+    # Cal-QL's half of every batch from prior data, not two thirds
+    assert loader.replay().counts(256) == {"prior": 128, "online": 128}
+    commit(w, 9, seed=4, span=(2, 5))
+    w.close()
+    assert loader.load_new() == 1
+    assert loader.replay().counts(256) == {"prior": 128, "online": 64, "intervention": 64}
+
+
 def test_human_relabel_rewrites_reward_at_load(store):
     store.relabel("widowx-1:000000", "failure", by="alice")
     loader = ReplayLoader(store)
