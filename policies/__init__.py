@@ -20,6 +20,7 @@ _EXPORTS = {
     "CheckpointManager": "policies.checkpoint", "CheckpointError": "policies.checkpoint",
     "load_checkpoint": "policies.checkpoint", "load_agent": "policies.checkpoint",
     "init_data_parallel": "policies.distributed", "shutdown_data_parallel": "policies.distributed",
+    "data_parallel": "policies.distributed",
 }
 
 __all__ = sorted(_EXPORTS)

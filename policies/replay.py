@@ -348,13 +348,11 @@ class MixedReplay:
     """Samples several buffers by ratio, e.g. Cal-QL offline/online 0.5/0.5 or RLPD RL/demo 0.5/0.5.
 
     ``sample`` splits the batch by the ratios (largest-remainder rounding, so counts are exact and
-    deterministic); an empty source's share goes to its ``fallback`` source when that one has
-    data, else to all the others in proportion. The batch gets an extra ``source (B,) int64``
-    key: the index of the source in ``buffers`` order.
+    deterministic); empty sources are skipped and their share goes to the others. The batch gets
+    an extra ``source (B,) int64`` key: the index of the source in ``buffers`` order.
     """
 
-    def __init__(self, buffers: Mapping[str, ReplayBuffer], ratios: Mapping[str, float] | None = None,
-                 fallback: Mapping[str, str] | None = None):
+    def __init__(self, buffers: Mapping[str, ReplayBuffer], ratios: Mapping[str, float] | None = None):
         if not buffers:
             raise ValueError("MixedReplay needs at least one buffer")
         self.buffers = dict(buffers)
@@ -365,10 +363,6 @@ class MixedReplay:
         if any(not np.isfinite(r) or r < 0 for r in ratios.values()) or sum(ratios.values()) <= 0:
             raise ValueError(f"ratios must be finite, >= 0 and not all 0, got {ratios}")
         self.ratios = ratios
-        self.fallback = dict(fallback or {})
-        bad = {k: v for k, v in self.fallback.items() if k not in self.buffers or v not in self.buffers or k == v}
-        if bad:
-            raise ValueError(f"fallback must map a buffer to another buffer of {sorted(self.buffers)}, got {bad}")
 
     def __len__(self) -> int:
         return sum(len(b) for b in self.buffers.values())
@@ -376,9 +370,6 @@ class MixedReplay:
     def counts(self, batch_size: int) -> dict[str, int]:
         """How many samples each source gets in a batch of ``batch_size``."""
         live = {k: r for k, r in self.ratios.items() if r > 0 and len(self.buffers[k]) > 0}
-        for k, to in self.fallback.items():
-            if k not in live and to in live:
-                live[to] += self.ratios[k]
         if not live:
             raise ValueError(f"every source with a non-zero ratio is empty: {sorted(self.ratios)}")
         total = sum(live.values())

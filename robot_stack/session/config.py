@@ -23,6 +23,7 @@ class RewardSetup:
     sim_snapshots: int = 2000  # sim: varied scenes labelled by the simulator added to its training frames (the arm anywhere, decoy releases without the object)
     sim_near_misses: float = 0.3  # sim: share of those snapshots staged one step short of the goal (cube beside the bowl, the arm reaching into it empty-handed): the online false successes
     sim_session_layout: float = 0.25  # sim: share of those snapshots in the session's own layout (bowl position, colours, light, camera pose), which all its online frames show
+    sim_home_views: float = 0.2  # sim: share of those snapshots ending with the arm put home as the actor does before it confirms a success (the view every "done" is judged from)
     margin_frames: int = 0  # frames before a success onset kept out of the negatives: 0 suits the scripted prior data it trains on (onset exact; "cube held above the bowl" must be a negative)
 
     def __post_init__(self) -> None:
@@ -30,7 +31,7 @@ class RewardSetup:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.margin_frames < 0 or self.sim_snapshots < 0:
             raise ValueError(f"margin_frames and sim_snapshots must be >= 0, got {self.margin_frames}, {self.sim_snapshots}")
-        for name in ("sim_near_misses", "sim_session_layout"):
+        for name in ("sim_near_misses", "sim_session_layout", "sim_home_views"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.5 <= self.target_precision <= 1.0:

@@ -137,13 +137,35 @@ class Session:
                                 needs=("collect_prior",)))
         if c.pretrained:
             self._link_pretrained()
+        elif (tuned := self._fine_tuned_version()) is not None:
+            # Pre-training again (a changed policy config, or a new stage hash after an upgrade)
+            # would publish a fresh policy as the newest version, over the fine-tuned ones.
+            self.log(f"pre-training: kept, the session has fine-tuned it up to v{tuned} "
+                     "(a new run directory pre-trains again)")
         else:
             if self.bc_init:
                 stages.append(Stage("pretrain_bc", {"policy": dataclasses.asdict(self.bc_spec()), "updates": c.bc_init_updates},
                                     self._pretrain_bc, "pre-train the BC policy Cal-QL starts from", needs=("collect_prior",)))
-            stages.append(Stage("pretrain", {"policy": dataclasses.asdict(self.policy), "updates": c.pretrain_updates},
+            policy = dataclasses.asdict(self.policy)
+            if self.bc_init:
+                # The run's own BC policy, wherever the run directory now is: with the absolute path
+                # in the hash, resuming a moved or copied run re-ran pre-training, and the fresh
+                # policy became the newest version, over the fine-tuned ones.
+                policy["init_from"] = "<run_dir>/" + self.paths.bc_policy.name
+            stages.append(Stage("pretrain", {"policy": policy, "updates": c.pretrain_updates},
                                 self._pretrain, f"pre-train {self.policy.kind} offline", needs=("collect_prior", "pretrain_bc")))
         return run_stages(self.paths.root, stages, self.log)
+
+    def _fine_tuned_version(self) -> int | None:
+        """The newest policy version if the learner has published any after pre-training."""
+        from policies.checkpoint import CheckpointManager
+
+        try:
+            pretrained = int(json.loads((self.paths.root / "stages" / "pretrain.json").read_text())["version"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        latest = CheckpointManager(self.paths.checkpoints).latest_version()
+        return latest if latest is not None and latest > pretrained else None
 
     def _store(self):
         from robot_stack.store import EpisodeStore
@@ -171,7 +193,8 @@ class Session:
             extra = labelled_sim_snapshots(c.scene, (self.forward.id, self.backward.id), c.reward.sim_snapshots, seed=c.seed,
                                            image_size=c.image_size, cameras=self.reward_cameras,
                                            near_miss_share=c.reward.sim_near_misses,
-                                           session_layout_share=c.reward.sim_session_layout)
+                                           session_layout_share=c.reward.sim_session_layout,
+                                           home_share=c.reward.sim_home_views)
         target, summary = train_from_store(
             self._store(), [self.forward, self.backward], self.paths.classifier,
             RewardDataConfig(cameras=self.reward_cameras, margin_frames=c.reward.margin_frames),

@@ -1,6 +1,11 @@
-"""One rank of the data-parallel test (run as a subprocess by test_distributed.py)."""
+"""One rank of the data-parallel test (run as a subprocess by test_distributed.py).
+
+``ddp_worker.py RANK WORLD STORE OUT [stuck-peer]``: with ``stuck-peer``, rank 0 joins the group and
+then hangs, and rank 1 fails (the failure path of ``data_parallel``).
+"""
 
 import sys
+import time
 
 import numpy as np
 import torch
@@ -9,7 +14,7 @@ from safetensors.torch import save_file
 from policies.bc import BCLearner
 from policies.calql import CalQLLearner
 from policies.config import EncoderConfig, LearnerConfig, NetworkConfig
-from policies.distributed import init_data_parallel, shutdown_data_parallel
+from policies.distributed import data_parallel
 
 
 def full_batch(seed: int, B: int) -> dict:
@@ -51,13 +56,14 @@ def train(rank: int, out: str) -> None:
     save_file(params(cql), f"{out}/calql_rank{rank}.safetensors")
 
 
-def main(rank: int, world: int, store: str, out: str) -> None:
-    init_data_parallel(rank, world, store, backend="gloo")
-    try:
+def main(rank: int, world: int, store: str, out: str, mode: str = "") -> None:
+    with data_parallel(rank, world, store, backend="gloo"):
+        if mode == "stuck-peer":
+            if rank == 0:
+                time.sleep(600)
+            raise RuntimeError("rank 1 failed on purpose")
         train(rank, out)
-    finally:
-        shutdown_data_parallel()
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], *sys.argv[5:])

@@ -1,5 +1,5 @@
 """Data-parallel training: two gloo ranks on CPU end identical and match single-process
-training on the concatenated batch."""
+training on the concatenated batch; a rank that fails leaves at once."""
 
 import os
 import pathlib
@@ -17,19 +17,24 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))  # ddp_worker is a plain script beside this test (conftest does this too)
 
 
-@pytest.mark.processes
-def test_two_rank_gloo_matches_single_process(tmp_path):
-    import ddp_worker
-
+def start_ranks(tmp_path, *mode: str) -> list[subprocess.Popen]:
+    """Two ddp_worker.py ranks in one gloo group."""
     # Loopback only, like every test here: gloo otherwise picks the interface the hostname resolves to.
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1",
            "GLOO_SOCKET_IFNAME": "lo"}
     store = tmp_path / "store"
-    procs = [
-        subprocess.Popen([sys.executable, str(HERE / "ddp_worker.py"), str(r), "2", str(store), str(tmp_path)], env=env,
+    return [
+        subprocess.Popen([sys.executable, str(HERE / "ddp_worker.py"), str(r), "2", str(store), str(tmp_path), *mode], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for r in range(2)
     ]
+
+
+@pytest.mark.processes
+def test_two_rank_gloo_matches_single_process(tmp_path):
+    import ddp_worker
+
+    procs = start_ranks(tmp_path)
     for p in procs:
         out, _ = p.communicate(timeout=120)
         assert p.returncode == 0, out
@@ -51,3 +56,17 @@ def test_two_rank_gloo_matches_single_process(tmp_path):
     for k, v in ref.items():
         torch.testing.assert_close(r0[k], v, rtol=1e-4, atol=1e-5, msg=f"DDP vs single-process differ on {k}")
     assert any(not torch.equal(init[k], v) for k, v in ref.items())  # training moved the weights
+
+
+@pytest.mark.processes
+def test_a_failed_rank_leaves_without_waiting_for_its_peers(tmp_path):
+    stuck, failing = start_ranks(tmp_path, "stuck-peer")
+    try:
+        # The group's timeout is 120 s: a rank waiting in the shutdown barrier would still be here.
+        out, _ = failing.communicate(timeout=60)
+        assert failing.returncode != 0 and "rank 1 failed on purpose" in out, out
+        assert stuck.poll() is None  # its peer never reached any barrier
+    finally:
+        for p in (stuck, failing):
+            p.kill()
+            p.communicate()

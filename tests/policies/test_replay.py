@@ -154,21 +154,6 @@ def test_mixed_replay_ratios_and_empty_sources():
         MixedReplay({"offline": a}, {"online": 1.0})
 
 
-def test_mixed_replay_empty_source_falls_back_to_a_named_one():
-    prior, online, demo = ReplayBuffer(capacity=100), ReplayBuffer(capacity=100), ReplayBuffer(capacity=100)
-    prior.add_episode(episode(10, images=False))
-    ratios = {"prior": 0.5, "online": 0.25, "demo": 0.25}
-    mixed = MixedReplay({"prior": prior, "online": online, "demo": demo}, ratios, fallback={"demo": "online"})
-    assert mixed.counts(12) == {"prior": 12}  # the fallback is empty too: all to what has data
-    online.add_episode(episode(10, start=100, images=False))
-    assert mixed.counts(12) == {"prior": 6, "online": 6}  # not 8 / 4, as without the fallback
-    assert MixedReplay(mixed.buffers, ratios).counts(12) == {"prior": 8, "online": 4}
-    demo.add_episode(episode(10, start=200, images=False))
-    assert mixed.counts(12) == {"prior": 6, "online": 3, "demo": 3}
-    with pytest.raises(ValueError, match="fallback"):
-        MixedReplay(mixed.buffers, ratios, fallback={"demo": "nowhere"})
-
-
 def test_config_validation():
     with pytest.raises(ValueError, match="gamma"):
         ReplayConfig(gamma=1.0)

@@ -48,3 +48,29 @@ def test_session_layout_snapshots_show_the_sessions_own_scene():
 
     assert np.abs(tables(1.0) - table).max() <= 2
     assert np.abs(tables(0.0) - table).max(axis=1).min() > 2
+
+
+def test_home_snapshots_show_the_view_the_actor_confirms_from():
+    """The arm put home like the actor does: the cube left where the expert had it, the arm at its reset pose."""
+    from hardware.sim.scenes import make_scene
+    from robot_stack.session.prior_data import home_like_the_actor
+
+    with make_scene("widowx250_cube_bowl", seed=5, image_size=32, cameras=("front", "wrist")) as scene:
+        home_wrist = scene.images()["wrist"].astype(np.float32)  # the session's scene, arm at reset
+        scene.randomize(np.random.default_rng(0), task_id=TASKS[0])
+        expert = scene.expert(TASKS[0], noise=0.0, rng=np.random.default_rng(0))
+        while expert.phase not in ("carry", "lower") and expert.steps < 40:
+            scene.step(expert(scene.observe()))
+        assert expert.phase in ("carry", "lower"), "the expert should hold the cube by now"
+        home_like_the_actor(scene)
+        np.testing.assert_allclose(scene.observe().joint_positions, scene.robot.reset_q, atol=0.02)
+        assert scene.observe().gripper > 0.9  # open: the cube was put down, not carried home
+        assert scene.privileged()["cube_pose"][2] < 2 * scene.cube_half + 0.01
+
+    def wrist_offset(home_share):
+        eps = labelled_sim_snapshots("widowx250_cube_bowl", TASKS, 6, seed=5, image_size=32, cameras=("front", "wrist"),
+                                     session_layout_share=1.0, home_share=home_share, progress=False)
+        wrist = eps[0].frames[:, :, 32:].astype(np.float32)
+        return np.abs(wrist - home_wrist).mean(axis=(1, 2, 3))  # per snapshot, vs the reset pose's view
+
+    assert wrist_offset(1.0).max() < 0.5 * wrist_offset(0.0).mean()

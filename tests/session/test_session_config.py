@@ -27,7 +27,7 @@ def test_reward_cameras_must_be_session_cameras(tmp_path):
         SessionConfig(run_dir=str(tmp_path), reward=RewardSetup(cameras=("front", "side")))
     with pytest.raises(ValueError, match="sim_snapshots"):
         RewardSetup(sim_snapshots=-1)
-    for name in ("sim_near_misses", "sim_session_layout"):
+    for name in ("sim_near_misses", "sim_session_layout", "sim_home_views"):
         with pytest.raises(ValueError, match=name):
             RewardSetup(**{name: 1.5})
 

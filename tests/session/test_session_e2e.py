@@ -116,6 +116,30 @@ def test_preparation_starts_calql_from_the_bc_policy(prepared):
     assert not all(torch.equal(a, b) for a, b in zip(bc.actor.parameters(), calql.actor.parameters()))
 
 
+def test_a_moved_run_directory_keeps_its_preparation(prepared, tmp_path):
+    from policies.checkpoint import CheckpointManager
+
+    cfg = copy_run(prepared, tmp_path / "elsewhere" / "run")
+    lines: list[str] = []
+    Session(cfg, log=lines.append).prepare()
+    assert len(lines) == 4 and all(": cached (" in line for line in lines), lines
+    assert CheckpointManager(tmp_path / "elsewhere" / "run" / "checkpoints").versions() == [1]
+
+
+def test_preparation_never_publishes_over_fine_tuned_versions(prepared, tmp_path):
+    from policies.checkpoint import CheckpointManager
+
+    cfg = copy_run(prepared, tmp_path / "run")
+    checkpoints = tmp_path / "run" / "checkpoints"
+    shutil.copytree(checkpoints / "policy-000001", checkpoints / "policy-000002")  # as if the learner published v2
+    (checkpoints / "latest").write_text("policy-000002")
+    cfg.pretrain_updates += 1  # a changed pre-training config would re-run the stage
+    lines: list[str] = []
+    Session(cfg, log=lines.append).prepare()
+    assert any("pre-training: kept" in line and "v2" in line for line in lines), lines
+    assert CheckpointManager(checkpoints).versions() == [1, 2] and CheckpointManager(checkpoints).latest_version() == 2
+
+
 def test_preparation_trains_a_classifier_on_both_cameras_side_by_side(prepared):
     from reward_vlm import load_classifier, version_dirs
 

