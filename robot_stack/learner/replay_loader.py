@@ -41,7 +41,7 @@ class ReplayLoaderConfig:
     include_eval: bool = False  # also load evaluation episodes (normally kept out of training)
     prior_ratio: float = 0.5  # share of each batch from prior/offline data (Cal-QL mixes offline/online 0.5)
     online_ratio: float = 0.25  # share of each batch from the robots' own online episodes
-    intervention_ratio: float = 0.25  # share from teleoperated demos and intervention segments (RLPD/HIL-SERL); while none exist it is spread over the others (prior 2/3, online 1/3: a 1/2 online share collapsed forward in a session run)
+    intervention_ratio: float = 0.25  # share from teleoperated demos and intervention segments (RLPD/HIL-SERL); while none exist it is spread over the others (prior 2/3, online 1/3: what the session figures were measured with)
     task_key: Literal["phase", "task_id"] = "phase"  # episode field that selects the task index
     tasks: tuple[str, ...] = ("forward", "backward")  # task index order: values of task_key; others are skipped
     cameras: tuple[str, ...] = ()  # cameras loaded into replay (empty = all cameras of the first episode)

@@ -56,7 +56,7 @@ def test_routing_eval_filter_and_ratios(store):
 
 
 def test_without_interventions_prior_data_keeps_two_thirds(tmp_path):
-    """The mix every session figure was measured with (an online half collapsed forward in one)."""
+    """The mix every session figure was measured with: the intervention share spread over prior and online alike."""
     store = EpisodeStore.create(tmp_path / "s.zarr")
     prior = store.writer("prior-1", {}, CAMS, S)
     commit(prior, 10, seed=1, data_source="prior")
