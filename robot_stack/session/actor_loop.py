@@ -105,6 +105,15 @@ class Mode(enum.Enum):
 HOLD_OPEN = np.array([0, 0, 0, 0, 0, 0, 1], dtype=np.float32)
 #: normalised action that raises the tool straight up at full speed, gripper open
 LIFT_OPEN = np.array([0, 0, 1, 0, 0, 0, 1], dtype=np.float32)
+#: the step that sends the arm to its "reset" named pose while homing
+HOME_POSE = "pose"
+
+
+def homing_steps(config: "ActorConfig", ticks: int) -> list:
+    """What going home sends, in order: ``HOLD_OPEN`` for ``release_steps`` ticks (whatever the
+    gripper holds is put down where it is), ``LIFT_OPEN`` for ``lift_steps`` (the open gripper
+    clear of the table), ``HOME_POSE``, then ``HOLD_OPEN`` for ``ticks`` ticks at the reset pose."""
+    return [HOLD_OPEN] * config.release_steps + [LIFT_OPEN] * config.lift_steps + [HOME_POSE] + [HOLD_OPEN] * ticks
 
 
 @dataclass
@@ -199,7 +208,7 @@ class ActorLoop:
         self._pending: dict[str, Any] | None = None
         self._seq = 0
         self._sent: dict[int, np.ndarray] = {}
-        self._homing: list[str] = []  # what the next RECOVERING/CONFIRMING ticks do: "open" (hold still, gripper open), "lift" (rise, gripper open) or "pose" (go to reset)
+        self._homing: list = []  # what the next RECOVERING/CONFIRMING ticks send (homing_steps): an action, or HOME_POSE (go to reset)
         self._observed = False  # this tick came with an observation (in lockstep: one showing the last action applied)
         self._done_ticks = 0  # consecutive ticks the classifier has called the current task done
         self._must_undo = False  # a recovery whose task already held: "done" counts once it has been undone
@@ -342,21 +351,20 @@ class ActorLoop:
         gripper clear of the table (``lift_steps``), send the arm to its reset pose, then give it
         ``ticks`` ticks there, gripper open; this tick is the first."""
         self.mode = mode
-        c = self.config
-        self._homing = ["open"] * c.release_steps + ["lift"] * c.lift_steps + ["pose"] + ["open"] * ticks
+        self._homing = homing_steps(self.config, ticks)
         return self._homing_tick(events)
 
     def _homing_tick(self, events: list[dict]) -> TickResult:
-        if not self._homing or (self._homing[0] == "pose" and not self._observed):
+        if not self._homing or (self._homing[0] is HOME_POSE and not self._observed):
             # The named pose goes out on its own topic, unordered against the actions: only once
             # an observation shows the last lift applied (the lockstep gate) may it follow, or the
             # lift could land after the move home and start the episode above the reset pose.
             return TickResult(None, self._seq, events=events)
         step = self._homing.pop(0)
-        if step == "pose":
+        if step is HOME_POSE:
             return TickResult(None, self._seq, named_pose="reset", events=events)
         self._seq += 1
-        return TickResult((LIFT_OPEN if step == "lift" else HOLD_OPEN).copy(), self._seq, events=events)
+        return TickResult(step.copy(), self._seq, events=events)
 
     def _confirm_tick(self, reward, now: float, events: list[dict]) -> TickResult:
         """CONFIRMING: wait for the arm to get home, then count the classifier's fresh verdicts on

@@ -195,15 +195,15 @@ def labelled_sim_snapshots(scene_name: str, task_ids: tuple[str, ...], n: int, s
 
 
 def home_like_the_actor(scene) -> None:
-    """Leave the arm where the actor checks a success from: whatever the gripper holds put down
-    where it is, the open gripper lifted, the arm at its reset pose (``ActorConfig`` homing)."""
-    from robot_stack.session.actor_loop import HOLD_OPEN, LIFT_OPEN, ActorConfig
+    """Leave the arm where the actor checks a success from: its homing (``homing_steps``) with
+    one tick at the reset pose, the first frame it is judged on."""
+    from robot_stack.session.actor_loop import HOME_POSE, ActorConfig, homing_steps
 
-    homing = ActorConfig()
-    for action in [HOLD_OPEN] * homing.release_steps + [LIFT_OPEN] * homing.lift_steps:
-        scene.step(action)
-    scene.arm.move_to("reset")
-    scene.step(HOLD_OPEN)  # what it holds in the first frames it is judged on
+    for step in homing_steps(ActorConfig(), ticks=1):
+        if step is HOME_POSE:
+            scene.arm.move_to("reset")
+        else:
+            scene.step(step)
 
 
 def _reach_target(scene, rng: np.random.Generator) -> np.ndarray:

@@ -31,7 +31,7 @@ from typing import Callable
 from robot_stack.config import from_mapping, to_flat_dict
 from robot_stack.session.config import SessionConfig
 from robot_stack.session.scheduler import TaskSpec
-from robot_stack.session.stages import Stage, run_stages, write_json_atomic
+from robot_stack.session.stages import Stage, run_stages, stage_record, write_json_atomic
 
 
 class SessionPaths:
@@ -146,13 +146,7 @@ class Session:
             if self.bc_init:
                 stages.append(Stage("pretrain_bc", {"policy": dataclasses.asdict(self.bc_spec()), "updates": c.bc_init_updates},
                                     self._pretrain_bc, "pre-train the BC policy Cal-QL starts from", needs=("collect_prior",)))
-            policy = dataclasses.asdict(self.policy)
-            if self.bc_init:
-                # The run's own BC policy, wherever the run directory now is: with the absolute path
-                # in the hash, resuming a moved or copied run re-ran pre-training, and the fresh
-                # policy became the newest version, over the fine-tuned ones.
-                policy["init_from"] = "<run_dir>/" + self.paths.bc_policy.name
-            stages.append(Stage("pretrain", {"policy": policy, "updates": c.pretrain_updates},
+            stages.append(Stage("pretrain", {"policy": dataclasses.asdict(self.policy), "updates": c.pretrain_updates},
                                 self._pretrain, f"pre-train {self.policy.kind} offline", needs=("collect_prior", "pretrain_bc")))
         return run_stages(self.paths.root, stages, self.log)
 
@@ -161,8 +155,8 @@ class Session:
         from policies.checkpoint import CheckpointManager
 
         try:
-            pretrained = int(json.loads((self.paths.root / "stages" / "pretrain.json").read_text())["version"])
-        except (OSError, ValueError, KeyError, TypeError):
+            pretrained = int((stage_record(self.paths.root, "pretrain") or {})["version"])
+        except (KeyError, TypeError, ValueError):
             return None
         latest = CheckpointManager(self.paths.checkpoints).latest_version()
         return latest if latest is not None and latest > pretrained else None

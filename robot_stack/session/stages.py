@@ -29,11 +29,33 @@ class Stage:
     needs: tuple[str, ...] | None = None  # stages whose outputs it reads (a re-run of one re-runs it); None = every earlier stage
 
 
-def config_hash(config: Any) -> str:
+def config_hash(config: Any, run_dir: str | os.PathLike | None = None) -> str:
+    """Hash of a stage config; paths inside ``run_dir`` count by their place in it, so a moved or
+    copied run directory keeps its cache (an absolute path in the hash re-ran pre-training on
+    ``--resume`` from a moved run, publishing a fresh policy over the fine-tuned ones)."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         config = dataclasses.asdict(config)
-    blob = json.dumps(config, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    blob = json.dumps(_relative_to(config, str(run_dir)) if run_dir is not None else config, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _relative_to(value: Any, root: str) -> Any:
+    """``value`` with every string path under ``root`` written as ``<run_dir>/...``."""
+    if isinstance(value, dict):
+        return {k: _relative_to(v, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_relative_to(v, root) for v in value]
+    if isinstance(value, str) and (value == root or value.startswith(root + os.sep)):
+        return "<run_dir>" + value[len(root):]
+    return value
+
+
+def stage_record(run_dir: pathlib.Path, name: str) -> dict | None:
+    """The record a finished stage ``name`` left in ``run_dir`` (None: never finished, or unreadable)."""
+    try:
+        return json.loads((run_dir / "stages" / f"{name}.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def write_json_atomic(path: pathlib.Path, data: Any) -> None:
@@ -49,12 +71,10 @@ def write_json_atomic(path: pathlib.Path, data: Any) -> None:
 
 def stage_done(run_dir: pathlib.Path, stage: Stage) -> dict | None:
     """The stage's record if it finished with this config and its outputs still exist."""
-    path = run_dir / "stages" / f"{stage.name}.json"
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
+    record = stage_record(run_dir, stage.name)
+    if record is None:
         return None
-    if record.get("config_hash") != config_hash(stage.config):
+    if record.get("config_hash") != config_hash(stage.config, run_dir):
         return None
     if not all((run_dir / out).exists() for out in record.get("outputs", [])):
         return None
@@ -78,7 +98,7 @@ def run_stages(run_dir: pathlib.Path, stages: list[Stage], log: Callable[[str], 
         t0 = time.monotonic()
         summary = stage.run(run_dir)
         record = {
-            "config_hash": config_hash(stage.config),
+            "config_hash": config_hash(stage.config, run_dir),
             "seconds": round(time.monotonic() - t0, 2),
             "finished_at": time.time(),
             "outputs": list(summary.pop("outputs", [])),

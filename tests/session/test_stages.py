@@ -74,3 +74,18 @@ def test_atomic_json_replaces_whole_file(tmp_path):
     write_json_atomic(path, {"b": 2})
     assert json.loads(path.read_text()) == {"b": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_paths_inside_the_run_dir_hash_by_their_place_in_it(tmp_path):
+    import shutil
+
+    calls = []
+    first = tmp_path / "a" / "run"
+    first.mkdir(parents=True)
+    run_stages(first, [make_stage("s", {"init_from": str(first / "bc_policy"), "other": "/elsewhere"}, calls)], lambda s: None)
+    moved = tmp_path / "b" / "run"
+    shutil.copytree(first, moved)
+    run_stages(moved, [make_stage("s", {"init_from": str(moved / "bc_policy"), "other": "/elsewhere"}, calls)], lambda s: None)
+    assert calls == ["s"]  # the copy is cached: its own bc_policy is the same input
+    run_stages(moved, [make_stage("s", {"init_from": str(moved / "bc_policy"), "other": "/elsewhere2"}, calls)], lambda s: None)
+    assert calls == ["s", "s"]  # a path outside it still counts as written
