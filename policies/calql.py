@@ -164,11 +164,12 @@ class CalQLLearner(Learner):
         opt.step()
 
         alpha_loss = -(self.temperature.log_alpha * (logp.detach().float() + self.target_entropy)).mean()
-        opt = self.optimizers["temperature"]
-        opt.zero_grad(set_to_none=True)
-        alpha_loss.backward()
-        self._allreduce_grads(self.temperature.parameters())
-        opt.step()
+        if c.alpha_lr > 0:  # 0 = a fixed temperature
+            opt = self.optimizers["temperature"]
+            opt.zero_grad(set_to_none=True)
+            alpha_loss.backward()
+            self._allreduce_grads(self.temperature.parameters())
+            opt.step()
 
         # ---- target critic (Polyak) -----------------------------------------------------------
         with torch.no_grad():

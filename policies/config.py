@@ -93,7 +93,7 @@ class CalQLConfig:
     tau: float = 0.005  # Polyak rate of the target critic (and target encoder)
     actor_lr: float = 1e-4  # actor learning rate
     critic_lr: float = 3e-4  # critic (and encoder) learning rate
-    alpha_lr: float = 3e-4  # entropy temperature learning rate
+    alpha_lr: float = 3e-4  # entropy temperature learning rate (0 = keep the temperature at init_alpha)
     init_alpha: float = 1.0  # initial entropy temperature
     target_entropy: float = 0.0  # 0 = -action_dim (SAC default); otherwise this value
     cql_alpha: float = 5.0  # weight of the conservative term
@@ -112,8 +112,10 @@ class CalQLConfig:
             raise ValueError(f"calql.gamma must be in (0, 1), got {self.gamma!r}")
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"calql.tau must be in (0, 1], got {self.tau!r}")
-        for name in ("actor_lr", "critic_lr", "alpha_lr", "init_alpha", "cql_temperature"):
+        for name in ("actor_lr", "critic_lr", "init_alpha", "cql_temperature"):
             _positive(f"calql.{name}", getattr(self, name))
+        if self.alpha_lr < 0:
+            raise ValueError(f"calql.alpha_lr must be >= 0 (0 = a fixed temperature), got {self.alpha_lr!r}")
         if self.cql_alpha < 0:
             raise ValueError(f"calql.cql_alpha must be >= 0, got {self.cql_alpha!r}")
         if self.cql_n_actions < 1:
@@ -177,10 +179,17 @@ class LearnerConfig:
         which alpha was still 0.73 and the policy's entropy +3.4 against its target of -7, so the
         actions sampled online were near-uniform noise (the wrist turned to the horizon) although
         the policy's mean succeeded 70 % of the time.
+
+        The temperature then stays fixed (``alpha_lr`` 0): pre-training with a BC term leaves the
+        policy near -12 nats (7-D actions), and auto-tuning towards SAC's -7 raised alpha 0.013 ->
+        0.10 over ~10k online steps, so the sampled actions grew noisy and online forward success
+        fell from 51 of 60 episodes to 8 of 60 while the deterministic policy's stayed 0.66-0.74
+        (the scene then got stuck: 4 human resets in 60 minutes). With a lower target (-14) the
+        entropy sank to -14 instead, and a session needed 5 human resets in its first 7,400 steps.
         """
         base = cls(
             network=NetworkConfig(encoder=EncoderConfig(image_size=64, strides=(2, 2, 1, 1)), hidden_dims=(256, 256)),
-            calql=CalQLConfig(init_alpha=0.01),
+            calql=CalQLConfig(init_alpha=0.01, alpha_lr=0.0),
             batch_size=128,
             device="cpu",
             compile="off",
