@@ -106,6 +106,7 @@ class CalQLConfig:
     backup_entropy: bool = False  # subtract alpha*log pi in the TD target (Cal-QL default: off)
     augment_pad: int = 4  # DrQ random-shift augmentation in pixels (0 = off)
     grad_clip: float = 0.0  # clip gradient norm of each optimiser step (0 = off)
+    q_max: float = 0.0  # cap on TD targets: the largest return an episode can earn (1 for a 0/1 success reward); 0 = off
 
     def __post_init__(self) -> None:
         if not 0.0 < self.gamma < 1.0:
@@ -120,8 +121,8 @@ class CalQLConfig:
             raise ValueError(f"calql.cql_alpha must be >= 0, got {self.cql_alpha!r}")
         if self.cql_n_actions < 1:
             raise ValueError(f"calql.cql_n_actions must be >= 1, got {self.cql_n_actions!r}")
-        if self.bc_weight < 0 or self.augment_pad < 0 or self.grad_clip < 0:
-            raise ValueError("calql.bc_weight, calql.augment_pad and calql.grad_clip must be >= 0")
+        if self.bc_weight < 0 or self.augment_pad < 0 or self.grad_clip < 0 or self.q_max < 0:
+            raise ValueError("calql.bc_weight, calql.augment_pad, calql.grad_clip and calql.q_max must be >= 0")
         if self.freeze_image_encoder and self.bc_trains_encoder:
             raise ValueError("calql.bc_trains_encoder has nothing to train when calql.freeze_image_encoder is set")
 
@@ -184,8 +185,8 @@ class LearnerConfig:
         policy near -12 nats (7-D actions), and auto-tuning towards SAC's -7 raised alpha 0.013 ->
         0.10 over ~10k online steps, so the sampled actions grew noisy and online forward success
         fell from 51 of 60 episodes to 8 of 60 while the deterministic policy's stayed 0.66-0.74
-        (the scene then got stuck: 4 human resets in 60 minutes). With a lower target (-14) the
-        entropy sank to -14 instead, and a session needed 5 human resets in its first 7,400 steps.
+        (the scene then got stuck: 4 human resets in 60 minutes). With alpha held near 0.01 the
+        entropy settles near -14 instead.
         """
         base = cls(
             network=NetworkConfig(encoder=EncoderConfig(image_size=64, strides=(2, 2, 1, 1)), hidden_dims=(256, 256)),

@@ -41,17 +41,22 @@ def td_target(
     gamma: float,
     next_log_prob: torch.Tensor | None = None,
     alpha: float | torch.Tensor = 0.0,
+    q_max: float = 0.0,
 ) -> torch.Tensor:
     """Bellman target ``r + gamma * (1 - done) * (min_i Q_i'(s', a') - alpha * log pi(a'|s'))``.
 
     reward, done: (B,); next_q: (E, B) target-critic Q-values at (s', a' ~ pi(s')); ``done`` is
     TERMINAL only: a truncated (time-limit) step still bootstraps from s', because the state did
-    not end - the episode was merely cut. Returns (B,), without gradient.
+    not end - the episode was merely cut. ``q_max`` > 0 caps the target at the largest return an
+    episode can earn, so an over-estimate cannot feed on itself. Returns (B,), without gradient.
     """
     v = next_q.min(dim=0).values
     if next_log_prob is not None:
         v = v - alpha * next_log_prob
-    return (reward + gamma * (1.0 - done) * v).detach()
+    y = reward + gamma * (1.0 - done) * v
+    if q_max > 0:
+        y = y.clamp(max=q_max)
+    return y.detach()
 
 
 def uniform_log_density(action_dim: int) -> float:

@@ -53,6 +53,10 @@ def test_td_target_terminal_vs_truncated():
     y2 = td_target(reward, done, next_q, gamma=0.9, next_log_prob=torch.tensor([1.0, -1.0, 2.0]), alpha=0.5)
     assert torch.allclose(y2, torch.tensor([1.0, 0.9 * (4.0 + 0.5), 0.5 + 0.9 * (2.0 - 1.0)]))
     assert not y.requires_grad
+    # q_max caps over-estimates at the largest return (the terminal 1 and 0.5 + 0.9 * 2 here); values under it pass.
+    y3 = td_target(reward, done, next_q, gamma=0.9, q_max=2.0)
+    assert torch.allclose(y3, torch.tensor([1.0, 2.0, 2.0]))
+    assert torch.equal(td_target(reward, done, next_q * 0.1, gamma=0.9, q_max=2.0), td_target(reward, done, next_q * 0.1, gamma=0.9))
 
 
 def test_uniform_log_density():
