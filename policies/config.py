@@ -180,17 +180,10 @@ class LearnerConfig:
         which alpha was still 0.73 and the policy's entropy +3.4 against its target of -7, so the
         actions sampled online were near-uniform noise (the wrist turned to the horizon) although
         the policy's mean succeeded 70 % of the time.
-
-        The temperature then stays fixed (``alpha_lr`` 0): pre-training with a BC term leaves the
-        policy near -12 nats (7-D actions), and auto-tuning towards SAC's -7 raised alpha 0.013 ->
-        0.10 over ~10k online steps, so the sampled actions grew noisy and online forward success
-        fell from 51 of 60 episodes to 8 of 60 while the deterministic policy's stayed 0.66-0.74
-        (the scene then got stuck: 4 human resets in 60 minutes). With alpha held near 0.01 the
-        entropy settles near -14 instead.
         """
         base = cls(
             network=NetworkConfig(encoder=EncoderConfig(image_size=64, strides=(2, 2, 1, 1)), hidden_dims=(256, 256)),
-            calql=CalQLConfig(init_alpha=0.01, alpha_lr=0.0),
+            calql=CalQLConfig(init_alpha=0.01),
             batch_size=128,
             device="cpu",
             compile="off",

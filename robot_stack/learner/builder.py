@@ -71,9 +71,6 @@ def learner_config(spec: PolicySpec, state_dim: int):
     if spec.freeze_image_encoder:
         overrides["calql.freeze_image_encoder"] = True
     overrides["bc_data"] = spec.bc_data
-    # Every reward in the store is the success classifier's (or a person's) 0/1 on an episode's last
-    # step, so no return exceeds 1; uncapped, Q on the policy's actions rose to 1.7 early online.
-    overrides["calql.q_max"] = 1.0
     if spec.device != "auto":
         overrides["device"] = spec.device
     return LearnerConfig.preset(spec.preset, **overrides)
