@@ -2,7 +2,7 @@
 
 One update (DrQ-v2-style single encoder, trained by the critic loss only):
   features  f = enc(aug(o)), f' = enc(aug(o')) (no grad)
-  target    y = min(r + gamma (1 - terminal) min_i Q'_i(f', a'), q_max),  a' ~ pi(f')   [losses.td_target]
+  target    y = min(r + gamma (1 - terminal) min_i Q'_i(f', a'), q_max),  a' ~ pi(f')   [losses.td_target; q_max 0: no cap]
   critic    sum_i (Q_i(f, a) - y)^2 + cql_alpha * CQL_i                           [one pass, K actions]
   CQL_i     = T logsumexp_K([Q_i(f, a_rand) - log U, max(Q_i(f, a_pi), G) - log pi,
                              max(Q_i(f, a'_pi), G) - log pi']/T) - Q_i(f, a)      [losses.conservative_penalty,
