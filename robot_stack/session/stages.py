@@ -50,10 +50,14 @@ def _relative_to(value: Any, root: str) -> Any:
     return value
 
 
+def _record_path(run_dir: pathlib.Path, name: str) -> pathlib.Path:
+    return run_dir / "stages" / f"{name}.json"
+
+
 def stage_record(run_dir: pathlib.Path, name: str) -> dict | None:
     """The record a finished stage ``name`` left in ``run_dir`` (None: never finished, or unreadable)."""
     try:
-        return json.loads((run_dir / "stages" / f"{name}.json").read_text())
+        return json.loads(_record_path(run_dir, name).read_text())
     except (OSError, ValueError):
         return None
 
@@ -104,7 +108,7 @@ def run_stages(run_dir: pathlib.Path, stages: list[Stage], log: Callable[[str], 
             "outputs": list(summary.pop("outputs", [])),
             **summary,
         }
-        write_json_atomic(run_dir / "stages" / f"{stage.name}.json", record)
+        write_json_atomic(_record_path(run_dir, stage.name), record)
         log(f"{label}: done in {record['seconds']:.1f} s ({record.get('summary_line', '')})")
         records[stage.name] = record
     return records
