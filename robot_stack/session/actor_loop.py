@@ -307,7 +307,10 @@ class ActorLoop:
         success = self._done_ticks >= self.config.success_ticks
         if self._pending is not None:
             at_horizon = not success and self._n_steps + 1 >= self.config.horizon
-            if (success or at_horizon) and self.config.confirm_success:
+            # A re-staging recovery that never undid its task would pass the check from the reset
+            # pose (the task still holds) and credit doing nothing: it fails at the horizon unchecked.
+            check_horizon = at_horizon and not self._must_undo
+            if (success or check_horizon) and self.config.confirm_success:
                 # The last step keeps its verdict open until the check from the reset pose; at the
                 # horizon too: a task done late, the arm still in the way, counts once seen from there.
                 events.append({"event": "checking_success", "episode": self.plan.index, "task": task_id,

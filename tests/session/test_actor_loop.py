@@ -293,6 +293,35 @@ def test_a_recovery_whose_task_already_holds_runs_and_must_undo_it_first():
     assert any(e["event"] == "task_already_done" for e in r.events)
 
 
+def test_a_restaging_recovery_that_never_undid_its_task_fails_at_the_horizon():
+    """The recovery's task held all along (the arm never moved the cube): at the horizon the check
+    from the reset pose would see it "done" and credit the episode, which teaches that doing
+    nothing from that scene succeeds. It is a failure without the check."""
+    sink = Sink()
+    sched = ResetFreeScheduler(FWD, BWD, SchedulerConfig(eval_every=0, stuck_after=1, max_recoveries=3))
+    loop = ActorLoop(ActorConfig(horizon=3, recovery_steps=0, home_steps=0, success_ticks=1, confirm_success=True,
+                                 release_steps=0, lift_steps=0), sched, ConstPolicy(0.0), sink)
+    loop.start()
+
+    def out(task, done, t):
+        return {task: ClassifierOutput(task, 0.99 if done else 0.01, done, float(t))}
+
+    t = 0
+    while not sched.state.recovery_pending:  # forward fails at the horizon -> stuck -> a recovery on backward
+        loop.tick(obs(t), out("in", False, t), None, float(t))
+        t += 1
+    events = []
+    for _ in range(12):  # backward holds on every frame, the policy never undoes it
+        events += loop.tick(obs(t), out("out", True, t), None, float(t)).events
+        t += 1
+        if len(sink.episodes) == 2:
+            break
+    plan, steps, outcome, extra = sink.episodes[-1]
+    assert plan.recovery and plan.task.id == "out" and any(e["event"] == "restaging" for e in events)
+    assert outcome == "failure" and steps["reward"].sum() == 0 and steps["truncated"][-1]
+    assert not any(e["event"] == "checking_success" for e in events)
+
+
 def test_lockstep_gate_waits_for_the_last_actions_effect_on_proprio_and_every_camera():
     gate = LockstepGate(timeout_s=1.0)
     assert gate.ready(0, {}, now=0.0)  # nothing sent yet
