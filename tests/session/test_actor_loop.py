@@ -307,16 +307,19 @@ def test_a_restaging_recovery_that_never_undid_its_task_fails_at_the_horizon():
         return {task: ClassifierOutput(task, 0.99 if done else 0.01, done, float(t))}
 
     t = 0
-    while not sched.state.recovery_pending:  # forward fails at the horizon -> stuck -> a recovery on backward
+    for t in range(12):  # forward fails at the horizon -> stuck -> a recovery on backward
         loop.tick(obs(t), out("in", False, t), None, float(t))
-        t += 1
+        if sched.state.recovery_pending:
+            break
+    assert sched.state.recovery_pending
+    t += 1
     events = []
     for _ in range(12):  # backward holds on every frame, the policy never undoes it
         events += loop.tick(obs(t), out("out", True, t), None, float(t)).events
         t += 1
         if len(sink.episodes) == 2:
             break
-    plan, steps, outcome, extra = sink.episodes[-1]
+    plan, steps, outcome, _ = sink.episodes[-1]
     assert plan.recovery and plan.task.id == "out" and any(e["event"] == "restaging" for e in events)
     assert outcome == "failure" and steps["reward"].sum() == 0 and steps["truncated"][-1]
     assert not any(e["event"] == "checking_success" for e in events)
