@@ -54,6 +54,11 @@ class Sink:
         self._steps = None
 
 
+def verdict(task, done, t):
+    """The reward node's output for ``task`` alone, stamped ``t``."""
+    return {task: ClassifierOutput(task, 0.99 if done else 0.01, done, float(t))}
+
+
 def obs(t):
     return Observation({"front": np.full((4, 4, 3), t % 255, np.uint8)}, np.full(3, t, np.float32), float(t))
 
@@ -273,23 +278,20 @@ def test_a_recovery_whose_task_already_holds_runs_and_must_undo_it_first():
     loop = ActorLoop(ActorConfig(horizon=4, recovery_steps=0, home_steps=0, success_ticks=1, confirm_success=False), sched, ConstPolicy(0.0), sink)
     loop.start()
 
-    def out(task, done, t):
-        return {task: ClassifierOutput(task, 0.99 if done else 0.01, done, float(t))}
-
     for t in range(-4, 1):  # forward fails at the horizon -> stuck -> a recovery on backward
-        loop.tick(obs(t), out("in", False, t), None, float(t))
+        loop.tick(obs(t), verdict("in", False, t), None, float(t))
     assert sink.episodes[0][2] == "failure" and sched.state.recovery_pending
-    r = loop.tick(obs(2), out("out", True, 2), None, 2.0)  # backward already holds: not skipped
+    r = loop.tick(obs(2), verdict("out", True, 2), None, 2.0)  # backward already holds: not skipped
     assert r.action is not None and loop.plan.recovery and loop.plan.task.id == "out"
     assert any(e["event"] == "restaging" for e in r.events)
-    assert loop.tick(obs(3), out("out", True, 3), None, 3.0).action is not None  # still done: not a success yet
-    assert loop.tick(obs(4), out("out", False, 4), None, 4.0).action is not None  # cube lifted: undone
-    r = loop.tick(obs(5), out("out", True, 5), None, 5.0)  # put down elsewhere: done again
+    assert loop.tick(obs(3), verdict("out", True, 3), None, 3.0).action is not None  # still done: not a success yet
+    assert loop.tick(obs(4), verdict("out", False, 4), None, 4.0).action is not None  # cube lifted: undone
+    r = loop.tick(obs(5), verdict("out", True, 5), None, 5.0)  # put down elsewhere: done again
     assert r.action is None and any(e["event"] == "task_flipped" for e in r.events)
     plan, steps, outcome, _ = sink.episodes[-1]
     assert plan.recovery and outcome == "success" and steps["reward"].tolist() == [0.0, 0.0, 1.0]
     # an ordinary episode whose task already holds is still skipped
-    r = loop.tick(obs(6), out("in", True, 6), None, 6.0)
+    r = loop.tick(obs(6), verdict("in", True, 6), None, 6.0)
     assert any(e["event"] == "task_already_done" for e in r.events)
 
 
@@ -303,19 +305,15 @@ def test_a_restaging_recovery_that_never_undid_its_task_fails_at_the_horizon():
                                  release_steps=0, lift_steps=0), sched, ConstPolicy(0.0), sink)
     loop.start()
 
-    def out(task, done, t):
-        return {task: ClassifierOutput(task, 0.99 if done else 0.01, done, float(t))}
-
-    t = 0
     for t in range(12):  # forward fails at the horizon -> stuck -> a recovery on backward
-        loop.tick(obs(t), out("in", False, t), None, float(t))
+        loop.tick(obs(t), verdict("in", False, t), None, float(t))
         if sched.state.recovery_pending:
             break
     assert sched.state.recovery_pending
     t += 1
     events = []
     for _ in range(12):  # backward holds on every frame, the policy never undoes it
-        events += loop.tick(obs(t), out("out", True, t), None, float(t)).events
+        events += loop.tick(obs(t), verdict("out", True, t), None, float(t)).events
         t += 1
         if len(sink.episodes) == 2:
             break
