@@ -55,7 +55,7 @@ def main() -> int:
     p.add_argument("--bc-init-updates", type=int, default=7500,
                    help="BC updates before Cal-QL, also the BC baseline; Cal-QL starts from that policy with its image "
                         "encoder fixed (0 = Cal-QL from scratch; the BC baseline then trains --pretrain-updates)")
-    # The Cal-QL weights every README figure since the outer-wall starts were measured with.
+    # The Cal-QL weights (this and --cql-alpha) of every run in bench/session_runs.md's table.
     p.add_argument("--bc-weight", type=float, default=30.0, help="BC regulariser of the Cal-QL actor")
     p.add_argument("--utd-ratio", type=float, default=1.0, help="online learner updates per recorded robot step")
     p.add_argument("--cql-alpha", type=float, default=0.5, help="weight of Cal-QL's conservative term (< 0 = the preset's)")
