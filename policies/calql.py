@@ -2,7 +2,8 @@
 
 One update (DrQ-v2-style single encoder, trained by the critic loss only):
   features  f = enc(aug(o)), f' = enc(aug(o')) (no grad)
-  target    y = min(r + gamma (1 - terminal) min_i Q'_i(f', a'), q_max),  a' ~ pi(f')   [losses.td_target; q_max 0: no cap]
+  target    y = clamp(r + gamma (1 - terminal) min_i Q'_i(f', a'), 0, q_max),  a' ~ pi(f')  [losses.td_target; q_max 0: no cap,
+                                                                                  the floor only with floor_targets]
   critic    sum_i (Q_i(f, a) - y)^2 + cql_alpha * CQL_i                           [one pass, K actions]
   CQL_i     = T logsumexp_K([Q_i(f, a_rand) - log U, max(Q_i(f, a_pi), G) - log pi,
                              max(Q_i(f, a'_pi), G) - log pi']/T) - Q_i(f, a)      [losses.conservative_penalty,
@@ -102,7 +103,8 @@ class CalQLLearner(Learner):
                 next_mean, next_log_std = self.actor(next_feats)
                 next_a, next_logp = TanhGaussianActor.sample_from(next_mean, next_log_std)
                 next_q = self.target_critic(next_feats, next_a.unsqueeze(1)).squeeze(-1)  # (E, B)
-                y = td_target(tb.reward, tb.done, next_q, c.gamma, next_logp if c.backup_entropy else None, alpha, c.q_max)
+                y = td_target(tb.reward, tb.done, next_q, c.gamma, next_logp if c.backup_entropy else None, alpha, c.q_max,
+                              0.0 if c.floor_targets else None)
                 # CQL actions: uniform, policy at s, policy at s' (evaluated at s, as in CQL).
                 rand_a = torch.rand(B, N, A, device=self.device) * 2 - 1
                 next_pi_a, next_pi_logp = TanhGaussianActor.sample_from(next_mean, next_log_std, N)

@@ -107,6 +107,7 @@ class CalQLConfig:
     augment_pad: int = 4  # DrQ random-shift augmentation in pixels (0 = off)
     grad_clip: float = 0.0  # clip gradient norm of each optimiser step (0 = off)
     q_max: float = 0.0  # cap on TD targets: the largest return an episode can earn (1 for a 0/1 success reward); 0 = off
+    floor_targets: bool = False  # floor TD targets at 0, the smallest return of a 0/1 success reward: CQL's push-down on Q cannot then feed on itself through bootstrapping
 
     def __post_init__(self) -> None:
         if not 0.0 < self.gamma < 1.0:

@@ -180,7 +180,11 @@ class Learner:
             for name, opt in self.optimizers.items():
                 if name not in state["optim"]:
                     raise KeyError(f"checkpoint lacks optimiser state {name!r}")
-                opt.load_state_dict(state["optim"][name])
+                try:
+                    opt.load_state_dict(state["optim"][name])
+                except ValueError as exc:
+                    raise OptimizerStateMismatch(f"optimiser state {name!r} does not fit this learner's trainable "
+                                                 f"parameters (e.g. its image encoder is no longer frozen): {exc}") from exc
         self.step = int(state.get("step", self.step))
         self.samples_seen = int(state.get("samples_seen", self.samples_seen))
 
@@ -192,6 +196,10 @@ class Learner:
 
     def num_parameters(self) -> int:
         return sum(p.numel() for m in self.modules.values() for p in m.parameters())
+
+
+class OptimizerStateMismatch(ValueError):
+    """A checkpoint's optimiser state was saved for another set of trainable parameters; its weights still fit."""
 
 
 def make_adam(params, lr: float) -> torch.optim.Optimizer:

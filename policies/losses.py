@@ -42,13 +42,15 @@ def td_target(
     next_log_prob: torch.Tensor | None = None,
     alpha: float | torch.Tensor = 0.0,
     q_max: float = 0.0,
+    q_min: float | None = None,
 ) -> torch.Tensor:
     """Bellman target ``r + gamma * (1 - done) * (min_i Q_i'(s', a') - alpha * log pi(a'|s'))``.
 
     reward, done: (B,); next_q: (E, B) target-critic Q-values at (s', a' ~ pi(s')); ``done`` is
     TERMINAL only: a truncated (time-limit) step still bootstraps from s', because the state did
     not end - the episode was merely cut. ``q_max`` > 0 caps the target at the largest return an
-    episode can earn, so an over-estimate cannot feed on itself. Returns (B,), without gradient.
+    episode can earn, so an over-estimate cannot feed on itself; ``q_min`` (None: no floor) floors it
+    at the smallest return, so an under-estimate cannot either. Returns (B,), without gradient.
     """
     v = next_q.min(dim=0).values
     if next_log_prob is not None:
@@ -56,6 +58,8 @@ def td_target(
     y = reward + gamma * (1.0 - done) * v
     if q_max > 0:
         y = y.clamp(max=q_max)
+    if q_min is not None:
+        y = y.clamp(min=q_min)
     return y.detach()
 
 

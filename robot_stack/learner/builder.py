@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Mapping
 
 from robot_stack.learner.replay_loader import ReplayLoaderConfig
 
@@ -44,8 +44,12 @@ class PolicySpec:
             raise ValueError("image_size and batch_size must be >= 0 (0 = the preset's)")
 
 
-def learner_config(spec: PolicySpec, state_dim: int):
-    """The ``policies.LearnerConfig`` for ``spec`` with a proprio vector of ``state_dim``."""
+def learner_config(spec: PolicySpec, state_dim: int, extra: Mapping[str, Any] | None = None):
+    """The ``policies.LearnerConfig`` for ``spec`` with a proprio vector of ``state_dim``.
+
+    ``extra``: dotted ``LearnerConfig`` fields set last, for what ``PolicySpec`` does not carry
+    (e.g. ``{"calql.alpha_lr": 0.0}``); an unknown field raises ValueError.
+    """
     from policies.config import LearnerConfig
 
     overrides: dict = {
@@ -73,6 +77,7 @@ def learner_config(spec: PolicySpec, state_dim: int):
     overrides["bc_data"] = spec.bc_data
     if spec.device != "auto":
         overrides["device"] = spec.device
+    overrides.update(extra or {})
     return LearnerConfig.preset(spec.preset, **overrides)
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from robot_stack.config import json_object
 from robot_stack.learner.builder import PolicySpec, build_learner, learner_config, loader_config, state_dim_of
 from robot_stack.learner.replay_loader import ReplayLoader, ReplayLoaderConfig
 
@@ -35,6 +36,7 @@ class LearnerServiceConfig:
     tensorboard_dir: str = ""  # TensorBoard log directory ('' = none)
     wait_for_data_s: float = 600.0  # how long to wait for the first episodes before giving up
     policy: PolicySpec = field(default_factory=PolicySpec)  # the policy being trained
+    learner_overrides: str = ""  # JSON object of dotted LearnerConfig fields the policy spec does not carry, e.g. {"calql.alpha_lr": 0}
     data: ReplayLoaderConfig = field(default_factory=ReplayLoaderConfig)  # replay sources and mixing
 
     def __post_init__(self) -> None:
@@ -48,6 +50,7 @@ class LearnerServiceConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.wait_for_data_s <= 0:
             raise ValueError(f"wait_for_data_s must be > 0, got {self.wait_for_data_s}")
+        json_object("learner_overrides", self.learner_overrides)
 
 
 class LearnerService:
@@ -55,6 +58,7 @@ class LearnerService:
 
     def __init__(self, cfg: LearnerServiceConfig, store=None) -> None:
         from policies.checkpoint import CheckpointManager
+        from policies.learner import OptimizerStateMismatch
         from policies.trainer import Trainer
 
         from robot_stack.store import EpisodeStore
@@ -62,12 +66,18 @@ class LearnerService:
         self.cfg = cfg
         self.store = store or EpisodeStore.create(cfg.store)
         self._stop = threading.Event()
-        self.config = learner_config(cfg.policy, self._wait_for_state_dim())
+        self.config = learner_config(cfg.policy, self._wait_for_state_dim(), json_object("learner_overrides", cfg.learner_overrides))
         self.learner = build_learner(cfg.policy, self.config)
         self.manager = CheckpointManager(cfg.checkpoints, keep=cfg.keep_checkpoints)
         self.version = self.manager.latest_version() or 0
         if self.version:
-            self.manager.restore(self.learner, self.version)
+            try:
+                self.manager.restore(self.learner, self.version)
+            except OptimizerStateMismatch as exc:
+                # e.g. pre-trained with a frozen encoder, fine-tuned with it trained: the weights are what matters
+                log.warning("v%d: %s; weights restored, optimiser state starts afresh", self.version, exc)
+                self.learner = build_learner(cfg.policy, self.config)  # no half-loaded optimisers
+                self.manager.restore(self.learner, self.version, with_optimizer=False)
             log.info("resumed from checkpoint v%d (%d updates)", self.version, self.learner.step)
         self.loader = ReplayLoader(self.store, loader_config(cfg.policy, self.config, cfg.data))
         self.loader.load_new()

@@ -114,3 +114,52 @@ def test_policy_spec_overrides_reach_the_learner_config():
     assert cfg.calql.bc_weight == 0.5 and cfg.calql.bc_trains_encoder
     with pytest.raises(ValueError, match="pooling"):
         learner_config(PolicySpec(encoder_pooling="avg"), state_dim=14)
+
+
+def test_learner_overrides_set_fields_the_policy_spec_does_not_carry(prior_store, spec, tmp_path):
+    from robot_stack.learner.builder import learner_config
+
+    assert learner_config(spec, 14).calql.alpha_lr > 0
+    fixed = learner_config(spec, 14, {"calql.alpha_lr": 0.0, "calql.q_max": 1.0})
+    assert fixed.calql.alpha_lr == 0.0 and fixed.calql.q_max == 1.0 and fixed.calql.bc_weight == learner_config(spec, 14).calql.bc_weight
+    with pytest.raises(ValueError, match="unknown learner config field"):
+        learner_config(spec, 14, {"calql.alpha_rate": 0.0})
+    with pytest.raises(ValueError, match="alpha_lr"):
+        learner_config(spec, 14, {"calql.alpha_lr": -1.0})
+    # the service takes them as a JSON object (a ROS parameter is a string)
+    cfg = LearnerServiceConfig(store=str(prior_store.url), checkpoints=str(tmp_path / "ckpt"), policy=spec,
+                               learner_overrides='{"calql.alpha_lr": 0}')
+    assert LearnerService(cfg, store=prior_store).learner.config.calql.alpha_lr == 0
+    for bad in ("calql.alpha_lr=0", "[1]"):
+        with pytest.raises(ValueError, match="learner_overrides must be a JSON object"):
+            LearnerServiceConfig(learner_overrides=bad)
+
+
+def test_service_resumes_weights_when_the_trainable_set_changed(prior_store, spec, tmp_path, caplog):
+    """Pre-trained with a frozen image encoder, fine-tuned with it trained: the checkpoint's optimiser state
+    cannot fit, so the service restores the weights and starts the optimisers afresh, with a warning."""
+    import dataclasses
+
+    import torch
+
+    from policies.checkpoint import CheckpointManager, load_checkpoint
+
+    frozen = dataclasses.replace(spec, freeze_image_encoder=True)
+    ckpt = tmp_path / "ckpt"
+    pretrain(prior_store, ckpt, frozen, 2, progress=False)
+    saved = load_checkpoint(CheckpointManager(ckpt).path(1)).learner_state()["model"]["q_net"]
+    cfg = LearnerServiceConfig(store=str(prior_store.url), checkpoints=str(ckpt), policy=frozen,
+                               learner_overrides='{"calql.freeze_image_encoder": false}')
+    with caplog.at_level("WARNING"):
+        service = LearnerService(cfg, store=prior_store)
+    assert "optimiser state starts afresh" in caplog.text and "does not fit" in caplog.text
+    assert service.version == 1 and service.learner.step == 2
+    image = service.learner.q_net.encoder.image
+    assert all(p.requires_grad for p in image.parameters())
+    assert all(torch.equal(v, saved[k]) for k, v in service.learner.q_net.state_dict().items())
+    before = [p.clone() for p in image.parameters()]
+    service.trainer.run(1)  # it trains, encoder included
+    assert any(not torch.equal(a, b) for a, b in zip(before, image.parameters()))
+    # the same checkpoint with the same trainable set still restores its optimiser state
+    same = LearnerService(dataclasses.replace(cfg, learner_overrides=""), store=prior_store)
+    assert same.learner.optimizers["critic"].state_dict()["state"]

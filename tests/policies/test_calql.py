@@ -12,6 +12,7 @@ import torch
 from policies.bc import BCLearner
 from policies.calql import CalQLLearner
 from policies.config import EncoderConfig, LearnerConfig, NetworkConfig
+from policies.networks import EnsembleLinear
 from policies.parl import BinnedPolicy, PARLConfig, PARLLearner, q_network_critic
 from policies.replay import ReplayBuffer
 from policies.trainer import Trainer
@@ -254,3 +255,23 @@ def test_fixed_temperature_stays_while_the_auto_tuned_one_moves():
             assert abs(alpha - 0.05) > 1e-4, alpha
     with pytest.raises(ValueError, match="alpha_lr"):
         LearnerConfig.cpu(**{"calql.alpha_lr": -1e-4})
+
+
+def test_floor_targets_keeps_td_targets_at_or_above_zero():
+    """With floor_targets a target critic pushed far below 0 (as CQL's penalty can) gives targets >= 0."""
+    rng = np.random.default_rng(0)
+    buf = ReplayBuffer(capacity=500)
+    for i in range(4):
+        buf.add_episode(image_episode(rng, success=i % 2 == 0))
+    batch = buf.sample(16, np.random.default_rng(1))
+    targets = {}
+    for floor in (False, True):
+        learner = CalQLLearner(image_config(calql={"floor_targets": floor}))
+        with torch.no_grad():
+            for p in learner.target_critic.parameters():
+                p.zero_()
+            last_biases = [m.bias for m in learner.target_critic.modules() if isinstance(m, EnsembleLinear)]
+            last_biases[-1].fill_(-5.0)  # every next-state Q = -5
+        targets[floor] = float(learner.update(batch)["q/target"])
+    assert targets[False] < -1.0  # r + 0.99 * -5 on the non-terminal steps
+    assert targets[True] >= 0.0

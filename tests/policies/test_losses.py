@@ -57,6 +57,11 @@ def test_td_target_terminal_vs_truncated():
     y3 = td_target(reward, done, next_q, gamma=0.9, q_max=2.0)
     assert torch.allclose(y3, torch.tensor([1.0, 2.0, 2.0]))
     assert torch.equal(td_target(reward, done, next_q * 0.1, gamma=0.9, q_max=2.0), td_target(reward, done, next_q * 0.1, gamma=0.9))
+    # q_min floors under-estimates (a negative next Q from CQL's push-down) at the smallest return; values over it pass.
+    low = -next_q
+    assert torch.allclose(td_target(reward, done, low, gamma=0.9), torch.tensor([1.0, -0.9 * 6.0, 0.5 - 0.9 * 3.0]))
+    assert torch.allclose(td_target(reward, done, low, gamma=0.9, q_min=0.0), torch.tensor([1.0, 0.0, 0.0]))
+    assert torch.equal(td_target(reward, done, next_q, gamma=0.9, q_min=0.0), y)
 
 
 def test_uniform_log_density():
