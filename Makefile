@@ -51,8 +51,13 @@ run: setup
 test: setup
 	$(PY) -m pytest -p no:cacheprovider
 
+# bench/session_common.py is a helper; bench/finetune_episodic.py fine-tunes the session bench's preparation.
+BENCHES := $(filter-out bench/session.py bench/session_common.py bench/finetune_episodic.py,$(wildcard bench/*.py))
 bench: setup
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in $(BENCHES); do echo "== $$b"; $(PY) $$b || exit 1; done
+	rm -rf runs/bench-session runs/bench-episodic
+	@echo "== bench/session.py"; $(PY) bench/session.py --run-dir runs/bench-session
+	@echo "== bench/finetune_episodic.py"; $(PY) bench/finetune_episodic.py --from runs/bench-session --out-dir runs/bench-episodic
 
 clean:
 	rm -rf $(VENV) runs test-artifacts

@@ -37,6 +37,8 @@ import sys
 import tempfile
 import time
 
+from session_common import add_learner_set, curve_versions, learner_overrides, sim_success  # bench/, the script's directory
+
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -75,7 +77,9 @@ def main() -> int:
     p.add_argument("--on-alert", default="reset", choices=["reset", "stop"],
                    help="when the session asks for a person: 'reset' plays that person (sim scene reset, then Start; "
                         "counted in human_resets), 'stop' ends the online phase")
+    add_learner_set(p)
     args = p.parse_args()
+    overrides = learner_overrides(p, args.learner_set)
 
     from policies.config import LearnerConfig
     from robot_stack.dashboard.config import DashboardConfig
@@ -84,7 +88,6 @@ def main() -> int:
     from robot_stack.session.actor_loop import ActorConfig
     from robot_stack.session.adapters import CheckpointWatcher
     from robot_stack.session.config import RewardSetup, SessionConfig
-    from robot_stack.session.evaluate import evaluate_in_sim
     from robot_stack.session.prior_data import PriorDataConfig
     from robot_stack.session.runner import Session
     from robot_stack.store import EpisodeNotFoundError, EpisodeStore
@@ -101,7 +104,7 @@ def main() -> int:
         reward=RewardSetup(epochs=2 if args.quick else 15), dashboard=DashboardConfig(port=0),
         policy=PolicySpec(preset=args.preset, device=args.device, batch_size=16 if args.quick else 0,
                           bc_weight=args.bc_weight, cql_alpha=args.cql_alpha, freeze_image_encoder=args.bc_init_updates > 0),
-        bc_init_updates=args.bc_init_updates, utd_ratio=args.utd_ratio,
+        bc_init_updates=args.bc_init_updates, utd_ratio=args.utd_ratio, learner_overrides=json.dumps(overrides) if overrides else "",
         episode=ActorConfig(horizon=15 if args.quick else 60), publish_every=20 if args.quick else 200,
         schedule=SchedulerConfig(max_recoveries=args.max_recoveries, stuck_after=args.stuck_after),
         keep_checkpoints=0,  # every version stays, for the learning curve
@@ -112,9 +115,7 @@ def main() -> int:
     prepare_s = time.monotonic() - t0
     fwd, bwd = session.forward.id, session.backward.id
 
-    def success(policy, task):
-        return evaluate_in_sim(policy, cfg.scene, task, args.eval_episodes, image_size=image,
-                               cameras=tuple(cfg.cameras), horizon=cfg.episode.horizon, progress=True)["success_rate"]
+    success = sim_success(cfg, args.eval_episodes)
 
     pretrained = CheckpointWatcher(session.checkpoints, session.policy.task_ids).load_latest()
     forward_pre = success(pretrained, fwd)
@@ -195,9 +196,7 @@ def main() -> int:
     watcher = CheckpointWatcher(session.checkpoints, session.policy.task_ids)
     finetuned = watcher.load_latest()
     # The curve says whether fine-tuning helped at some point and then lost it, or never helped.
-    earlier = [v for v in watcher.manager.versions() if v < finetuned.version]
-    picks = sorted({earlier[round(i * (len(earlier) - 1) / max(1, args.curve_points - 1))]
-                    for i in range(min(args.curve_points, len(earlier)))})
+    picks = curve_versions(watcher.manager.versions(), finetuned.version, args.curve_points)
     curve = {str(v): forward_pre if v == pretrained.version else success(watcher.load(v), fwd) for v in picks}
     forward_finetuned = success(finetuned, fwd)
     curve[str(finetuned.version)] = forward_finetuned
@@ -224,6 +223,7 @@ def main() -> int:
         "calql_pretrain_updates": args.pretrain_updates,
         "bc_weight": args.bc_weight,
         "utd_ratio": args.utd_ratio,
+        "learner_overrides": overrides,
         "cql_alpha": args.cql_alpha if args.cql_alpha >= 0 else LearnerConfig.preset(args.preset).calql.cql_alpha,
         "demos_per_task": prior.demos_per_task,
         "cameras": list(cfg.cameras),

@@ -60,6 +60,7 @@ class SessionConfig:
     pretrain_updates: int = 500  # offline Cal-QL updates before fine-tuning (sim; ~2 min on 2 CPU cores)
     bc_init_updates: int = 0  # Cal-QL: first train BC this many updates and start Cal-QL's encoder + actor from it (0 = off)
     utd_ratio: float = 1.0  # online learner updates per recorded robot step
+    learner_overrides: str = ""  # JSON LearnerConfig fields for the online learner only, e.g. {"calql.alpha_lr": 0} (pre-training keeps policy's)
     publish_every: int = 150  # learner updates between new policy versions
     keep_checkpoints: int = 5  # newest policy versions kept on disk (0 = all, e.g. to evaluate the learning curve)
     max_episodes: int = 0  # stop after this many committed episodes (0 = run until Ctrl-C)
@@ -86,7 +87,7 @@ class SessionConfig:
                                    "pretrained") if not getattr(self, n)]
             if missing or not self.reward.classifier:
                 raise ValueError(f"a real-robot session needs {missing + ([] if self.reward.classifier else ['reward.classifier'])}")
-        for name in ("arm_config", "camera_config"):
+        for name in ("arm_config", "camera_config", "learner_overrides"):
             json_object(name, getattr(self, name))
         if not self.cameras:
             raise ValueError("cameras must name at least one camera")

@@ -17,7 +17,8 @@ KEYS = {"forward_success_pretrained", "forward_success_finetuned", "backward_suc
 def test_bench_session_quick_prints_json(tmp_path, dds_env):
     run = tmp_path / "run"
     out = subprocess.run([sys.executable, str(BENCH), "--quick", "--run-dir", str(run), "--stuck-after", "1",
-                          "--max-recoveries", "0"], capture_output=True, text=True, timeout=600, env=dds_env)
+                          "--max-recoveries", "0", "--learner-set", "calql.alpha_lr=0"],
+                         capture_output=True, text=True, timeout=600, env=dds_env)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert KEYS <= set(result)
@@ -30,6 +31,11 @@ def test_bench_session_quick_prints_json(tmp_path, dds_env):
     for k in ("forward_success_pretrained", "forward_success_finetuned", "backward_success_finetuned", "bc_baseline_success"):
         assert 0.0 <= result[k] <= 1.0
     assert result["policy_version_finetuned"] >= 2, "the learner should have published during the online phase"
+    # --learner-set reached the learner node: its versions trained with a fixed temperature, pre-training did not
+    assert result["learner_overrides"] == {"calql.alpha_lr": 0}
+    metas = {v: json.loads((run / "checkpoints" / f"policy-{v:06d}" / "meta.json").read_text())["config"]["calql"]
+             for v in (1, result["policy_version_finetuned"])}
+    assert metas[1]["alpha_lr"] > 0 and metas[result["policy_version_finetuned"]]["alpha_lr"] == 0
     vs_truth = result["forward_online_vs_ground_truth"]
     # (a 40-step run may record no forward episode: an untrained backward policy can use them all)
     assert 0 <= vs_truth["credited_but_false"] <= vs_truth["credited"] <= vs_truth["episodes"]

@@ -52,6 +52,21 @@ def test_checkpoint_retention_reaches_the_learner(tmp_path):
         SessionConfig(run_dir=str(tmp_path), keep_checkpoints=-1)
 
 
+def test_learner_overrides_reach_the_learner_node_only(tmp_path):
+    """The online learner takes them; the learner node's config accepts them as given; bad JSON is refused."""
+    from robot_stack.config import from_mapping
+    from robot_stack.learner.service import LearnerServiceConfig
+
+    overrides = '{"calql.alpha_lr": 0, "calql.floor_targets": true}'
+    cfg = SessionConfig(run_dir=str(tmp_path), learner_overrides=overrides)
+    params = node_params(cfg)["learner"]
+    assert params["learner_overrides"] == overrides
+    assert from_mapping(LearnerServiceConfig, params).learner_overrides == overrides
+    assert Session(cfg, log=lambda s: None).policy == Session(SessionConfig(run_dir=str(tmp_path)), log=lambda s: None).policy
+    with pytest.raises(ValueError, match="learner_overrides must be a JSON object"):
+        SessionConfig(run_dir=str(tmp_path), learner_overrides="calql.alpha_lr=0")
+
+
 def test_the_bc_policy_does_not_depend_on_cal_ql_only_options(tmp_path):
     """Tuning Cal-QL (its conservative weight, its BC term) must not re-train the BC policy it starts from."""
     from robot_stack.learner.builder import PolicySpec

@@ -17,38 +17,13 @@ import httpx
 import numpy as np
 import pytest
 
-from robot_stack.dashboard.config import DashboardConfig
 from robot_stack.runtime import Node, msgs, qos
-from robot_stack.session.config import RewardSetup, SessionConfig
-from robot_stack.session.prior_data import PriorDataConfig
+from robot_stack.session.config import SessionConfig
 from robot_stack.session.runner import Session, load_session_config
 from robot_stack.store import EpisodeStore
 
 pytestmark = [pytest.mark.processes, pytest.mark.slow]
 TELEOP = [0.0, 0.3, 0.0, 0.0, 0.0, 0.0, -1.0]  # web teleop: +y, close the gripper
-
-TINY = dict(
-    image_size=32, prior=PriorDataConfig(demos_per_task=2, failures_per_task=1), reward=RewardSetup(epochs=2, sim_snapshots=20),
-    pretrain_updates=3, utd_ratio=1.0, publish_every=8, dashboard=DashboardConfig(port=0, token="e2e-operator-token-0001"),
-)
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    """A run directory with prior data, classifier and policy v1 made once for this module."""
-    from robot_stack.learner.builder import PolicySpec
-    from robot_stack.session.actor_loop import ActorConfig
-    from robot_stack.session.scheduler import SchedulerConfig
-
-    root = tmp_path_factory.mktemp("prepared") / "run"
-    # Cal-QL starts from a BC policy with its image encoder kept fixed (the CPU-budget setting).
-    cfg = SessionConfig(run_dir=str(root), policy=PolicySpec(batch_size=16, freeze_image_encoder=True), bc_init_updates=2,
-                        episode=ActorConfig(horizon=12, control_hz=10.0),
-                        # the tiny classifier cannot be calibrated (no held-out success), so it never
-                        # says "done": keep the stuck detector's alert (tested on its own) out of the way
-                        schedule=SchedulerConfig(eval_every=4, switch_after_failures=1, stuck_after=1000), **TINY)
-    Session(cfg, log=lambda s: None).prepare()
-    return root
 
 
 def copy_run(prepared, dest) -> SessionConfig:
@@ -277,7 +252,7 @@ def test_actor_drops_camera_frames_of_the_wrong_size(prepared, tmp_path, runtime
     actor = runtime.create_node(ActorNode, params={
         "store": str(tmp_path / "s.zarr"), "checkpoints": str(prepared / "checkpoints"), "autostart": False,
         "cameras": ["front", "wrist"]})
-    side = TINY["image_size"]
+    side = load_session_config(prepared).image_size
     assert actor.loop.policy.image_shape == (side, side, 3)
     actor.on_image("wrist", msgs.Image.from_numpy(np.zeros((2 * side, 2 * side, 3), np.uint8)))
     assert "wrist" not in actor._images

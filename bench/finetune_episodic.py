@@ -1,0 +1,215 @@
+"""Benchmark: what online Cal-QL can do on this machine when practice starts where the eval starts.
+
+bench/session.py measures the whole reset-free loop. When its curve stays flat, three things are
+mixed up: the learner, the classifier's reward, and the starts the reset-free loop practises from
+(only where the other task left the scene, while the ground-truth eval draws random starts). This
+bench takes the learner alone. From a run directory that bench/session.py (or ``robot-stack run``)
+prepared, it copies the prior data and the pre-trained policy into ``--out-dir`` (the source is
+only read) and fine-tunes in one process:
+
+- every training episode starts from a fresh random start of its task, the distribution the
+  ground-truth eval draws from (episodic resets, as if a person reset the scene every time);
+- the reward is the simulator's ground truth, so no classifier mistake reaches the learner;
+- the learner is the session's own ``LearnerService`` (same replay mixing, update-to-data ratio and
+  publishing) in a thread; the actor waits for it so the ratio holds exactly whatever the CPU speed,
+  and loads the newest version at episode boundaries, as the actor node does;
+- forward and backward episodes alternate, as in a session, with the stochastic policy.
+
+Then the pre-trained policy, the BC baseline, ``--curve-points`` versions and the newest one are
+scored from the same starts as bench/session.py (bench/session_common.py). If this bench cannot lift the
+forward success, no scheduling of the reset-free loop will; if it can, the loop's starts or reward are
+what hold a session back.
+
+Prints one JSON object as its last line: forward_success_pretrained, forward_success_finetuned,
+backward_success_finetuned, bc_baseline_success, online_steps, updates, policy_version_finetuned,
+forward_success_by_version, forward_online_success_by_block (training forward episodes that
+succeeded, per block of ``--block-episodes``), plus timings and settings.
+
+    python bench/finetune_episodic.py --from runs/sim-widowx250 --out-dir /tmp/episodic --online-steps 30000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import shutil
+import sys
+import threading
+import time
+
+from session_common import add_learner_set, curve_versions, learner_overrides, sim_success  # bench/, the script's directory
+
+ROBOT_ID = "sim-episodic"  # the store group this bench records its episodes in (the source's groups stay unread)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--from", dest="source", required=True, help="a prepared session run directory (only read)")
+    p.add_argument("--out-dir", required=True, help="where the copied store, the new checkpoints and the results go")
+    p.add_argument("--online-steps", type=int, default=3000, help="robot steps to record online (as bench/session.py's default)")
+    p.add_argument("--timeout-s", type=float, default=3600.0, help="stop the online phase after this long")
+    p.add_argument("--utd-ratio", type=float, default=-1.0, help="learner updates per recorded step (< 0: the session's)")
+    p.add_argument("--publish-every", type=int, default=0, help="updates between policy versions (0: the session's)")
+    p.add_argument("--eval-episodes", type=int, default=100, help="ground-truth rollouts per evaluation (bench/session.py's starts)")
+    p.add_argument("--curve-points", type=int, default=5, help="earlier versions whose forward success is also measured")
+    p.add_argument("--block-episodes", type=int, default=20, help="training forward episodes per online-success block")
+    p.add_argument("--seed", type=int, default=1, help="seed of the training starts (the eval's starts have their own)")
+    add_learner_set(p)
+    args = p.parse_args(argv)
+    args.learner_overrides = learner_overrides(p, args.learner_set)
+    for name in ("online_steps", "eval_episodes", "block_episodes"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.timeout_s <= 0 or args.curve_points < 0 or args.publish_every < 0:
+        p.error("--timeout-s must be > 0, --curve-points and --publish-every >= 0")
+    return args
+
+
+def copy_prepared(source: pathlib.Path, out: pathlib.Path):
+    """A SessionConfig for ``out`` holding ``source``'s store and pre-trained version (v1) only."""
+    from policies.checkpoint import CheckpointManager
+
+    from robot_stack.session.runner import SessionPaths, load_session_config
+    from robot_stack.session.stages import stage_record
+
+    try:
+        cfg = load_session_config(source)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"--from: {exc}") from None
+    src, dst = SessionPaths(source), SessionPaths(out)
+    pretrained = int((stage_record(source, "pretrain") or {}).get("version", 0))
+    if not pretrained:
+        raise SystemExit(f"{source} has no pre-trained policy (run its preparation first: bench/session.py or robot-stack run)")
+    if dst.store.exists() or dst.checkpoints.exists():
+        raise SystemExit(f"{out} already holds a run; give an empty --out-dir")
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src.store, dst.store)  # the whole store: this bench reads only the prior group and its own
+    first = CheckpointManager(dst.checkpoints).path(1)  # the pre-trained policy becomes v1 here, as in a session
+    shutil.copytree(CheckpointManager(src.checkpoints).path(pretrained), first)
+    (dst.checkpoints / "latest").write_text(first.name)
+    cfg.run_dir = str(out)
+    return cfg, src
+
+
+def run_episode(scene, policy, task, writer, rng, horizon: int) -> tuple[int, bool]:
+    """One stochastic episode from a random start of ``task``, ground-truth reward; returns (steps, success)."""
+    from robot_stack.store import EpisodeMeta
+
+    scene.randomize(rng, task_id=task.id)
+    recorder = writer.begin_episode(EpisodeMeta(task_id=task.id, instruction=task.instruction, phase=task.phase,
+                                                data_source="online",
+                                                extra={"scene": scene.name, "start": "random", "policy_version": policy.version}))
+    done = False
+    for t in range(horizon):
+        images, state = scene.images(), scene.proprio()
+        sent = scene.step(policy.act(images, state, task.id, deterministic=False))
+        done = bool(scene.success(task.id))
+        recorder.add_step(images=images, state=state, action=sent.action, reward=float(done), success_prob=float(done),
+                          policy_version=policy.version, terminal=done, truncated=not done and t == horizon - 1)
+        if done:
+            break
+    recorder.meta.extra["ground_truth"] = done
+    recorder.commit(outcome="success" if done else "failure", source="scripted")
+    return t + 1, done
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import numpy as np
+    from tqdm import tqdm
+
+    from hardware.sim.scenes import make_scene
+    from robot_stack.learner.replay_loader import ReplayLoaderConfig
+    from robot_stack.learner.service import LearnerService, LearnerServiceConfig
+    from robot_stack.session.adapters import CheckpointWatcher
+    from robot_stack.session.runner import Session
+    from robot_stack.store import EpisodeStore
+
+    out = pathlib.Path(args.out_dir)
+    cfg, src = copy_prepared(pathlib.Path(args.source), out)
+    session = Session(cfg, log=log)
+    fwd, bwd = session.forward, session.backward
+    utd = cfg.utd_ratio if args.utd_ratio < 0 else args.utd_ratio
+    store = EpisodeStore.create(session.paths.store)
+    service = LearnerService(LearnerServiceConfig(
+        store=str(session.paths.store), checkpoints=str(session.paths.checkpoints), utd_ratio=utd,
+        publish_every=args.publish_every or cfg.publish_every, keep_checkpoints=0,
+        policy=session.policy, learner_overrides=json.dumps(args.learner_overrides), data=ReplayLoaderConfig(robots=(f"{cfg.robot_id}-prior", ROBOT_ID))), store=store)
+    learner = threading.Thread(target=service.run, name="learner", daemon=True)
+    learner.start()
+
+    scene = make_scene(cfg.scene, seed=args.seed, image_size=cfg.image_size, cameras=tuple(cfg.cameras))
+    writer = store.writer(ROBOT_ID, {"arm": scene.robot_name, "scene": cfg.scene, "sim": True},
+                          {c: (cfg.image_size, cfg.image_size) for c in cfg.cameras}, scene.proprio_dim)
+    watcher = CheckpointWatcher(session.paths.checkpoints, session.policy.task_ids)
+    policy = watcher.load_latest()
+    rng = np.random.default_rng(args.seed)
+    steps, forward_outcomes, episodes = 0, [], 0
+    bar = tqdm(total=args.online_steps, desc="online (episodic, ground truth)", unit="step")
+    t0 = time.monotonic()
+    try:
+        while steps < args.online_steps and time.monotonic() - t0 < args.timeout_s:
+            # Hold the update-to-data ratio exactly: the next episode waits for the learner's updates.
+            while learner.is_alive() and service.updates + service.cfg.chunk_updates < utd * steps:
+                time.sleep(0.05)
+            if not learner.is_alive():
+                raise SystemExit("the learner thread stopped (see its log above)")
+            policy = watcher.load_latest() or policy
+            task = fwd if episodes % 2 == 0 else bwd
+            n, ok = run_episode(scene, policy, task, writer, rng, cfg.episode.horizon)
+            episodes += 1
+            steps += n
+            if task is fwd:
+                forward_outcomes.append(ok)
+            recent = forward_outcomes[-args.block_episodes:]
+            bar.update(n)
+            bar.set_postfix(version=policy.version, updates=service.updates, forward_recent=f"{sum(recent)}/{len(recent)}")
+    finally:
+        bar.close()
+        writer.close()
+        scene.close()
+        service.stop()
+        learner.join(600)
+    online_s = time.monotonic() - t0
+
+    success = sim_success(cfg, args.eval_episodes)
+    watcher = CheckpointWatcher(session.paths.checkpoints, session.policy.task_ids)
+    finetuned = watcher.load_latest()
+    curve = {str(v): success(watcher.load(v), fwd.id)
+             for v in curve_versions(watcher.manager.versions(), finetuned.version, args.curve_points)}
+    forward_finetuned = success(finetuned, fwd.id)
+    curve[str(finetuned.version)] = forward_finetuned
+    bc = CheckpointWatcher(src.bc_policy, session.policy.task_ids).load_latest() if (src.bc_policy / "latest").exists() else None
+    b = args.block_episodes
+    result = {
+        "forward_success_pretrained": curve.get("1", success(watcher.load(1), fwd.id)),
+        "forward_success_finetuned": forward_finetuned,
+        "backward_success_finetuned": success(finetuned, bwd.id),
+        "bc_baseline_success": success(bc, fwd.id) if bc is not None else None,
+        "online_steps": steps,
+        "online_episodes": episodes,
+        "updates": service.updates,
+        "policy_version_finetuned": finetuned.version,
+        "forward_success_by_version": curve,
+        "forward_online_success_by_block": [round(float(np.mean(forward_outcomes[i:i + b])), 2)
+                                            for i in range(0, len(forward_outcomes), b)],
+        "online_s": round(online_s, 1),
+        "utd_ratio": utd,
+        "learner_overrides": args.learner_overrides,
+        "eval_episodes": args.eval_episodes,
+        "starts": "random every episode (episodic)",
+        "reward": "simulator ground truth",
+        "source_run_dir": str(args.source),
+        "out_dir": str(out),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

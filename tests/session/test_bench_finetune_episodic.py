@@ -1,0 +1,80 @@
+"""bench/finetune_episodic.py fine-tunes a copy of a prepared session: random starts every episode,
+ground-truth reward, the session's learner service at an exact update-to-data ratio; the source
+run directory is only read."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from policies.checkpoint import CheckpointManager
+from robot_stack.session.runner import load_session_config
+from robot_stack.store import EpisodeStore
+
+pytestmark = [pytest.mark.slow]
+BENCH = pathlib.Path(__file__).resolve().parents[2] / "bench" / "finetune_episodic.py"
+
+
+def bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=600)
+
+
+def test_finetune_episodic_trains_a_copy_and_reports_the_curve(prepared, tmp_path):
+    source_versions = CheckpointManager(prepared / "checkpoints").versions()
+    source_episodes = len(EpisodeStore.open(prepared / "episodes.zarr", read_only=True).episodes())
+    out_dir = tmp_path / "episodic"
+    out = bench("--from", str(prepared), "--out-dir", str(out_dir), "--online-steps", "40", "--eval-episodes", "2",
+                "--curve-points", "2", "--publish-every", "8", "--block-episodes", "2", "--learner-set", "calql.alpha_lr=0")
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+
+    # the online phase trained with the override (a fixed temperature), not the prepared config's value
+    assert result["learner_overrides"] == {"calql.alpha_lr": 0}
+    newest = CheckpointManager(out_dir / "checkpoints")
+    meta = json.loads((newest.path(newest.latest_version()) / "meta.json").read_text())
+    assert meta["config"]["calql"]["alpha_lr"] == 0
+    assert json.loads((newest.path(1) / "meta.json").read_text())["config"]["calql"]["alpha_lr"] > 0
+
+    horizon = load_session_config(prepared).episode.horizon
+    steps = result["online_steps"]
+    assert 40 <= steps < 40 + horizon
+    # the update-to-data ratio (1 here) holds: the actor waits for the learner before each episode
+    assert steps - horizon - 10 <= result["updates"] <= steps
+    assert result["policy_version_finetuned"] >= 2, "the learner should have published from the online data"
+    curve = {int(v): rate for v, rate in result["forward_success_by_version"].items()}
+    assert 1 in curve and max(curve) == result["policy_version_finetuned"]
+    assert curve[1] == result["forward_success_pretrained"] and curve[max(curve)] == result["forward_success_finetuned"]
+    for k in ("forward_success_pretrained", "forward_success_finetuned", "backward_success_finetuned", "bc_baseline_success"):
+        assert 0.0 <= result[k] <= 1.0
+
+    eps = EpisodeStore.open(out_dir / "episodes.zarr", read_only=True).episodes(robot="sim-episodic")
+    assert len(eps) == result["online_episodes"] and sum(e.length for e in eps) == steps
+    assert [e.phase for e in eps] == ["forward", "backward"] * (len(eps) // 2) + ["forward"] * (len(eps) % 2)
+    store = EpisodeStore.open(out_dir / "episodes.zarr", read_only=True)
+    forward_truth = []
+    for e in eps:
+        assert e.data_source == "online" and not e.eval
+        truth = bool(e.extra["ground_truth"])
+        assert (e.outcome == "success") == truth
+        reward = store.read_episode(e, fields=["reward"], cameras=[]).data["reward"]
+        assert reward[-1] == float(truth) and not reward[:-1].any()  # the episode ends at its first success
+        if e.phase == "forward":
+            forward_truth.append(truth)
+    blocks = [round(float(np.mean(forward_truth[i:i + 2])), 2) for i in range(0, len(forward_truth), 2)]
+    assert result["forward_online_success_by_block"] == blocks
+
+    # the source run directory was only read
+    assert CheckpointManager(prepared / "checkpoints").versions() == source_versions
+    assert len(EpisodeStore.open(prepared / "episodes.zarr", read_only=True).episodes()) == source_episodes
+    again = bench("--from", str(prepared), "--out-dir", str(out_dir), "--online-steps", "1")
+    assert again.returncode != 0 and "already holds a run" in again.stderr
+
+
+def test_finetune_episodic_refuses_a_directory_that_is_not_prepared_and_bad_overrides(tmp_path):
+    out = bench("--from", str(tmp_path), "--out-dir", str(tmp_path / "out"))
+    assert out.returncode != 0 and "not a session run directory" in out.stderr
+    out = bench("--from", str(tmp_path), "--out-dir", str(tmp_path / "out"), "--learner-set", "calql.alpha_lr")
+    assert out.returncode == 2 and "FIELD=JSON" in out.stderr
