@@ -139,7 +139,8 @@ def main(argv=None) -> int:
     service = LearnerService(LearnerServiceConfig(
         store=str(session.paths.store), checkpoints=str(session.paths.checkpoints), utd_ratio=utd,
         publish_every=args.publish_every or cfg.publish_every, keep_checkpoints=0,
-        policy=session.policy, learner_overrides=json.dumps(args.learner_overrides), data=ReplayLoaderConfig(robots=(f"{cfg.robot_id}-prior", ROBOT_ID))), store=store)
+        policy=session.policy, learner_overrides=json.dumps(args.learner_overrides),
+        data=ReplayLoaderConfig(robots=(f"{cfg.robot_id}-prior", ROBOT_ID))), store=store)
     learner = threading.Thread(target=service.run, name="learner", daemon=True)
     learner.start()
 
@@ -187,7 +188,7 @@ def main(argv=None) -> int:
     bc = CheckpointWatcher(src.bc_policy, session.policy.task_ids).load_latest() if (src.bc_policy / "latest").exists() else None
     b = args.block_episodes
     result = {
-        "forward_success_pretrained": curve.get("1", success(watcher.load(1), fwd.id)),
+        "forward_success_pretrained": curve["1"] if "1" in curve else success(watcher.load(1), fwd.id),
         "forward_success_finetuned": forward_finetuned,
         "backward_success_finetuned": success(finetuned, bwd.id),
         "bc_baseline_success": success(bc, fwd.id) if bc is not None else None,
