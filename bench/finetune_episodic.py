@@ -98,24 +98,16 @@ def copy_prepared(source: pathlib.Path, out: pathlib.Path):
 
 def run_episode(scene, policy, task, writer, rng, horizon: int) -> tuple[int, bool]:
     """One stochastic episode from a random start of ``task``, ground-truth reward; returns (steps, success)."""
-    from robot_stack.store import EpisodeMeta
+    from robot_stack.session.prior_data import record_sim_episode
 
     scene.randomize(rng, task_id=task.id)
-    recorder = writer.begin_episode(EpisodeMeta(task_id=task.id, instruction=task.instruction, phase=task.phase,
-                                                data_source="online",
-                                                extra={"scene": scene.name, "start": "random", "policy_version": policy.version}))
-    done = False
-    for t in range(horizon):
-        images, state = scene.images(), scene.proprio()
-        sent = scene.step(policy.act(images, state, task.id, deterministic=False))
-        done = bool(scene.success(task.id))
-        recorder.add_step(images=images, state=state, action=sent.action, reward=float(done), success_prob=float(done),
-                          policy_version=policy.version, terminal=done, truncated=not done and t == horizon - 1)
-        if done:
-            break
-    recorder.meta.extra["ground_truth"] = done
-    recorder.commit(outcome="success" if done else "failure", source="scripted")
-    return t + 1, done
+    def act(obs, images):
+        return policy.act(images, obs.state_vector(), task.id, deterministic=False)
+
+    _, done, steps = record_sim_episode(scene, writer, task, act, horizon, data_source="online",
+                                        extra={"start": "random", "policy_version": policy.version},
+                                        policy_version=policy.version)
+    return steps, done
 
 
 def main(argv=None) -> int:

@@ -47,34 +47,47 @@ def record_expert_episode(scene, writer, task, rng: np.random.Generator, noise: 
                           settle_steps: int, data_source: str = "prior") -> tuple[str | None, bool]:
     """Run ``scene.expert`` for ``task`` from a randomised start and commit it to ``writer``.
 
-    Returns (episode id, success). Reward is 1 on steps after which the task is done (sparse);
-    the last step is terminal on success, truncated otherwise.
+    Returns (episode id, success); the rewards as ``record_sim_episode``.
+    """
+    scene.randomize(rng, task_id=task.id)
+    expert = scene.expert(task.id, noise=noise, rng=rng)
+    eid, success, _ = record_sim_episode(scene, writer, task, lambda obs, images: expert(obs), max_steps, settle_steps,
+                                         data_source=data_source, extra={"expert_noise": noise})
+    return eid, success
+
+
+def record_sim_episode(scene, writer, task, act, max_steps: int, settle_steps: int = 0, data_source: str = "prior",
+                       extra: dict | None = None, policy_version: int = 0) -> tuple[str | None, bool, int]:
+    """Run ``act(obs, images {camera: (H, W, 3) uint8}) -> (7,) action`` on ``task`` from the scene as it
+    is and commit the episode to ``writer`` with the simulator's ground truth as reward.
+
+    Returns (episode id, success, steps recorded). Reward is 1 on steps after which the task is done (sparse); after
+    the first success ``settle_steps`` more are recorded; the last step is terminal on success,
+    truncated otherwise. ``extra["ground_truth"]`` holds the success.
     """
     from robot_stack.store import EpisodeMeta
 
-    scene.randomize(rng, task_id=task.id)
-    expert = scene.expert(task.id, noise=noise, rng=rng)
     recorder = writer.begin_episode(EpisodeMeta(task_id=task.id, instruction=task.instruction, phase=task.phase,
-                                                data_source=data_source,
-                                                extra={"scene": scene.name, "expert_noise": noise}))
+                                                data_source=data_source, extra={"scene": scene.name, **(extra or {})}))
     success_at, steps = None, 0
     for t in range(max_steps + settle_steps):
         obs = scene.observe()
         images = scene.images()
-        sent = scene.step(expert(obs))
-        done = scene.success(task.id)
+        sent = scene.step(act(obs, images))
+        done = bool(scene.success(task.id))
         if done and success_at is None:
             success_at = t
         last = (success_at is not None and t - success_at >= settle_steps) or t == max_steps - 1 and success_at is None
         recorder.add_step(images=images, state=obs.state_vector(), action=sent.action, reward=float(done),
-                          success_prob=float(done), terminal=bool(last and done), truncated=bool(last and not done),
-                          timestamp=obs.timestamp)
+                          success_prob=float(done), policy_version=policy_version, terminal=last and done,
+                          truncated=last and not done, timestamp=obs.timestamp)
         steps += 1
         if last:
             break
-    success = success_at is not None and scene.success(task.id)
+    success = success_at is not None and bool(scene.success(task.id))
+    recorder.meta.extra["ground_truth"] = success
     eid = recorder.commit(outcome="success" if success else "failure", source="scripted")
-    return eid, success
+    return eid, success, steps
 
 
 def collect_prior_data(store, scene_name: str, robot_id: str, cfg: PriorDataConfig, seed: int = 0,
