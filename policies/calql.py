@@ -188,11 +188,50 @@ class CalQLLearner(Learner):
             "alpha": alpha,
             "q/data": q_data.mean().detach(),
             "q/policy": q_pi.mean().detach(),
+            "q/random": q_rand.mean().detach(),  # far below q/data: CQL's push-down (see critic_report)
             "q/target": y.mean(),
             "q/mc_return": tb.mc_return.mean(),
             "policy/entropy": -logp.mean().detach(),
         })
         return stats
+
+    @torch.no_grad()
+    def critic_report(self, tb: TorchBatch, random_actions: int = 10, seed: int = 0) -> dict[str, float]:
+        """What the critic has learned on a batch: Q against MC returns and TD targets, by kind of
+        transition, and Q at the data's actions against the actor's and uniform random ones.
+
+        No augmentation; the TD target is the training one (a' ~ pi(s'), the config's floor/cap).
+        Kinds, for 0/1 success rewards (a failed episode's return-to-go is 0): ``terminal`` (the
+        success step), ``to_success`` (earlier steps of successful episodes), ``failed``. Keys:
+        ``q/data|mode|random`` (means), ``gap/data_minus_mode|random``, ``corr/q_mc``, and per kind
+        ``n/K``, ``q/K``, ``mc/K``, ``td_mse/K``, ``q_mc_mse/K`` (absent kinds are left out).
+        A ``gap/data_minus_random`` far above the return range (CQL's push-down) means the actor's
+        Q-gradient mostly says "stay near the data"; ``td_mse`` near var(mc) means Q fits nothing.
+        """
+        c = self.config.calql
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            pix, next_pix = self._pixels(tb, 0)
+            f = self.q_net.encoder(pix, tb.state, tb.task).float()
+            nf = self.q_net.encoder(next_pix, tb.next_state, tb.task).float()
+            q_data = self.q_net.critic(f, tb.action.unsqueeze(1)).squeeze(-1).min(dim=0).values  # (B,)
+            q_mode = self.q_net.critic(f, self.actor.mode(f).unsqueeze(1)).squeeze(-1).min(dim=0).values
+            rand_a = torch.rand(tb.action.shape[0], random_actions, tb.action.shape[1], device=self.device) * 2 - 1
+            q_rand = self.q_net.critic(f, rand_a).min(dim=0).values.mean(-1)  # (B,) mean over the random actions
+            next_a, _ = self.actor.sample(nf)
+            next_q = self.target_critic(nf, next_a.unsqueeze(1)).squeeze(-1)
+            y = td_target(tb.reward, tb.done, next_q, c.gamma, q_max=c.q_max, q_min=0.0 if c.floor_targets else None)
+        mc = tb.mc_return.float()
+        report = {"q/data": q_data.mean(), "q/mode": q_mode.mean(), "q/random": q_rand.mean(),
+                  "gap/data_minus_mode": (q_data - q_mode).mean(), "gap/data_minus_random": (q_data - q_rand).mean()}
+        if mc.std() > 0 and q_data.std() > 0:
+            report["corr/q_mc"] = torch.corrcoef(torch.stack([q_data, mc]))[0, 1]
+        kinds = {"terminal": tb.done > 0, "to_success": (mc > 0) & (tb.done == 0), "failed": mc <= 0}
+        for kind, m in kinds.items():
+            if m.any():
+                report.update({f"n/{kind}": m.sum(), f"q/{kind}": q_data[m].mean(), f"mc/{kind}": mc[m].mean(),
+                               f"td_mse/{kind}": ((q_data - y)[m] ** 2).mean(), f"q_mc_mse/{kind}": ((q_data - mc)[m] ** 2).mean()})
+        return {k: float(v) for k, v in report.items()}
 
     def _bc_term(self, mean: torch.Tensor, log_std: torch.Tensor, tb: TorchBatch) -> torch.Tensor:
         """The BC objective of ``config.bc_loss`` for (B, A) actor outputs on the batch's actions,

@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "node": ("robot_stack.runtime.node_main", "run one node (the launcher and ROS 2 launch files call this)"),
     "store": ("robot_stack.store.cli", "inspect, relabel, import and export an episode store"),
     "pretrain": ("robot_stack.learner.pretrain_cli", "offline pre-training (Cal-QL/BC) from an episode store"),
+    "critic-report": ("robot_stack.learner.critic_report_cli", "what a Cal-QL checkpoint's critic has learned on a store's data"),
     "learner": ("robot_stack.learner.service_cli", "the learner service: tails the store, trains, publishes checkpoints"),
     "train-reward": ("robot_stack.reward.train_cli", "train and calibrate a success classifier from the store"),
     "monitor": ("robot_stack.dashboard.cli", "the web dashboard"),

@@ -163,3 +163,21 @@ def test_service_resumes_weights_when_the_trainable_set_changed(prior_store, spe
     # the same checkpoint with the same trainable set still restores its optimiser state
     same = LearnerService(dataclasses.replace(cfg, learner_overrides=""), store=prior_store)
     assert same.learner.optimizers["critic"].state_dict()["state"]
+
+
+def test_critic_report_cli_reads_a_calql_checkpoint_and_refuses_a_bc_one(prior_store, spec, tmp_path, capsys):
+    import dataclasses
+
+    from robot_stack.cli import main
+
+    pretrain(prior_store, tmp_path / "calql", spec, 2, progress=False)
+    args = ["critic-report", "--store", str(prior_store.url), "--checkpoints", str(tmp_path / "calql"), "--samples", "64"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["version"] == 1 and out["updates"] == 2 and out["transitions"]["prior"] > 0
+    assert out["n/terminal"] + out["n/to_success"] + out["n/failed"] == 64 and out["mc/terminal"] == 1.0
+    assert main(args + ["--version", "2"]) == 2 and "does not exist" in capsys.readouterr().err
+    assert main(args + ["--task-ids", "open_drawer"]) == 2 and "open_drawer" in capsys.readouterr().err
+    pretrain(prior_store, tmp_path / "bc", dataclasses.replace(spec, kind="bc"), 2, progress=False)
+    assert main([*args[:3], "--checkpoints", str(tmp_path / "bc")]) == 2
+    assert "only Cal-QL checkpoints have a critic" in capsys.readouterr().err

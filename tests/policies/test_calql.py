@@ -275,3 +275,31 @@ def test_floor_targets_keeps_td_targets_at_or_above_zero():
         targets[floor] = float(learner.update(batch)["q/target"])
     assert targets[False] < -1.0  # r + 0.99 * -5 on the non-terminal steps
     assert targets[True] >= 0.0
+
+
+def test_critic_report_sorts_transitions_and_shows_cqls_push_down_on_random_actions():
+    """critic_report (what `robot-stack critic-report` prints): its kinds partition the batch, the
+    success step's target is its reward (so its TD and MC errors agree), and CQL's conservative
+    term opens a gap between Q at the data's actions and at random ones that plain TD does not."""
+    from policies.config import CalQLConfig
+
+    rng = np.random.default_rng(0)
+    buf = ReplayBuffer(capacity=500)
+    for i in range(8):
+        buf.add_episode(image_episode(rng, success=i % 2 == 0, task=i % 2))
+    reports = {}
+    for cql_alpha in (0.0, 5.0):
+        learner = CalQLLearner(image_config(calql=CalQLConfig(cql_alpha=cql_alpha)))
+        stats = Trainer(learner, buf, batch_size=32, seed=0).run(300)
+        assert np.isfinite(stats["q/random"])
+        batch = learner.to_torch(buf.sample(256, np.random.default_rng(1)))
+        reports[cql_alpha] = r = learner.critic_report(batch)
+        done, mc = batch.done.numpy() > 0, batch.mc_return.numpy()
+        assert r["n/terminal"] == done.sum() and r["n/failed"] == (mc <= 0).sum()
+        assert r["n/terminal"] + r["n/to_success"] + r["n/failed"] == 256
+        assert r["td_mse/terminal"] == pytest.approx(r["q_mc_mse/terminal"], rel=1e-4)
+        assert r["mc/terminal"] == pytest.approx(1.0) and r["mc/failed"] == 0.0
+        assert all(np.isfinite(v) for v in r.values())
+        assert r == learner.critic_report(batch)  # seeded: the same batch gives the same report
+    gaps = {a: r["gap/data_minus_random"] for a, r in reports.items()}
+    assert gaps[5.0] > gaps[0.0] + 0.5, gaps

@@ -1,0 +1,91 @@
+"""``robot-stack critic-report``: what a Cal-QL checkpoint's critic has learned on a store's data.
+
+    robot-stack critic-report --store runs/sim-widowx250/episodes.zarr \
+        --checkpoints runs/sim-widowx250/checkpoints [--version 12] [--robots sim-widowx250]
+
+Samples a batch the way the learner does (same replay mixing) and prints, as JSON, Q at the data's
+actions against the Monte-Carlo returns and the TD targets, by kind of transition (the success
+step, earlier steps of successful episodes, failed episodes), and Q at the data's actions against
+the actor's and uniform random ones (``CalQLLearner.critic_report``). Use it when a session's
+success curve stays flat: it tells a critic that fits nothing from one that only says "stay near
+the data" (CQL's push-down on random actions far beyond the return range).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from robot_stack.cli import CliError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from robot_stack.learner.builder import PolicySpec
+
+    parser.add_argument("--store", required=True, help="episode store (directory or object-store URL)")
+    parser.add_argument("--checkpoints", required=True, help="checkpoint directory (or one policy-NNNNNN folder)")
+    parser.add_argument("--version", type=int, default=0, help="policy version (0: the newest)")
+    parser.add_argument("--task-ids", default=",".join(PolicySpec.task_ids),
+                        help="the policy's task ids in its task-index order, comma-separated (default: the sim pair)")
+    parser.add_argument("--robots", default="", help="robot groups to sample from, comma-separated ('' = all)")
+    parser.add_argument("--samples", type=int, default=2048, help="transitions in the batch (default: 2048)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the batch and of the sampled actions")
+
+
+def critic_report(store, checkpoints: str, version: int = 0, task_ids: tuple[str, ...] = (), robots: tuple[str, ...] = (),
+                  samples: int = 2048, seed: int = 0) -> dict:
+    """The critic report of a Cal-QL checkpoint on ``samples`` transitions of ``store``.
+
+    ``task_ids`` (the policy's task-index order; empty: ``PolicySpec``'s default pair) select and
+    number the episodes as the learner did. Returns the report plus ``version``, ``updates`` and
+    ``transitions`` (per replay source). Raises ValueError for a BC checkpoint, a store without
+    enough transitions, and ``CheckpointError`` for a corrupt checkpoint.
+    """
+    import dataclasses
+
+    import numpy as np
+
+    from policies.calql import CalQLLearner
+    from policies.checkpoint import CheckpointManager, load_checkpoint, resolve_checkpoint_dir
+    from policies.config import LearnerConfig
+
+    from robot_stack.learner.builder import PolicySpec, loader_config
+    from robot_stack.learner.replay_loader import ReplayLoader, ReplayLoaderConfig
+
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    path = resolve_checkpoint_dir(CheckpointManager(checkpoints).path(version) if version else checkpoints)
+    ckpt = load_checkpoint(path, with_optimizer=False)
+    meta = ckpt.meta
+    if meta.get("kind") != CalQLLearner.kind:
+        raise ValueError(f"{path} is a {meta.get('kind')!r} checkpoint; only Cal-QL checkpoints have a critic")
+    config = LearnerConfig.from_dict(meta["config"])
+    config.device = "cpu"
+    learner = CalQLLearner(config)
+    learner.load_state_dict(ckpt.learner_state(), load_optimizer=False)
+    learner.train(False)
+    spec = dataclasses.replace(PolicySpec(), **({"task_ids": tuple(task_ids)} if task_ids else {}),
+                               cameras=tuple(config.network.image_keys))
+    loader = ReplayLoader(store, loader_config(spec, config, ReplayLoaderConfig(robots=tuple(robots))))
+    loader.load_new()
+    sizes = loader.sizes()
+    if sum(sizes.values()) == 0:
+        raise ValueError(f"no transitions of tasks {list(spec.task_ids)} (robots {list(robots) or 'all'}) in the store")
+    batch = learner.to_torch(loader.replay().sample(samples, np.random.default_rng(seed)))
+    return {"version": int(meta["version"]), "updates": int(meta.get("step", 0)), "transitions": sizes,
+            **learner.critic_report(batch, seed=seed)}
+
+
+def run(args: argparse.Namespace) -> int:
+    from policies.checkpoint import CheckpointError
+
+    from robot_stack.store import EpisodeStore, StoreError
+
+    split = lambda text: tuple(x.strip() for x in text.split(",") if x.strip())  # noqa: E731
+    try:
+        store = EpisodeStore.open(args.store, read_only=True)
+        out = critic_report(store, args.checkpoints, args.version, split(args.task_ids), split(args.robots), args.samples, args.seed)
+    except (StoreError, CheckpointError, ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from exc
+    print(json.dumps(out, indent=2))
+    return 0
