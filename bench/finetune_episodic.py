@@ -23,7 +23,9 @@ what hold a session back.
 Prints one JSON object as its last line: forward_success_pretrained, forward_success_finetuned,
 backward_success_finetuned, bc_baseline_success, online_steps, updates, policy_version_finetuned,
 forward_success_by_version, forward_online_success_by_block (training forward episodes that
-succeeded, per block of ``--block-episodes``), plus timings and settings.
+succeeded, per block of ``--block-episodes``), stopped_by (SIGTERM or SIGINT when a signal ended
+the online phase early: the bench then still scores the versions saved so far; a second signal
+ends the process), plus timings and settings.
 
     python bench/finetune_episodic.py --from runs/sim-widowx250 --out-dir /tmp/episodic --online-steps 30000
 """
@@ -38,7 +40,7 @@ import sys
 import threading
 import time
 
-from session_common import add_learner_set, curve_versions, learner_overrides, sim_success  # bench/, the script's directory
+from session_common import StopRequest, add_learner_set, curve_versions, learner_overrides, sim_success  # bench/, the script's directory
 
 ROBOT_ID = "sim-episodic"  # the store group this bench records its episodes in (the source's groups stay unread)
 
@@ -145,29 +147,32 @@ def main(argv=None) -> int:
     steps, forward_outcomes, episodes = 0, [], 0
     bar = tqdm(total=args.online_steps, desc="online (episodic, ground truth)", unit="step")
     t0 = time.monotonic()
-    try:
-        while steps < args.online_steps and time.monotonic() - t0 < args.timeout_s:
-            # Hold the update-to-data ratio exactly: the next episode waits for the learner's updates.
-            while learner.is_alive() and service.updates + service.cfg.chunk_updates < utd * steps:
-                time.sleep(0.05)
-            if not learner.is_alive():
-                raise SystemExit("the learner thread stopped (see its log above)")
-            policy = watcher.load_latest() or policy
-            task = fwd if episodes % 2 == 0 else bwd
-            n, ok = run_episode(scene, policy, task, writer, rng, cfg.episode.horizon)
-            episodes += 1
-            steps += n
-            if task is fwd:
-                forward_outcomes.append(ok)
-            recent = forward_outcomes[-args.block_episodes:]
-            bar.update(n)
-            bar.set_postfix(version=policy.version, updates=service.updates, forward_recent=f"{sum(recent)}/{len(recent)}")
-    finally:
-        bar.close()
-        writer.close()
-        scene.close()
-        service.stop()
-        learner.join(600)
+    with StopRequest() as stop:
+        try:
+            while steps < args.online_steps and time.monotonic() - t0 < args.timeout_s and not stop:
+                # Hold the update-to-data ratio exactly: the next episode waits for the learner's updates.
+                while learner.is_alive() and service.updates + service.cfg.chunk_updates < utd * steps and not stop:
+                    time.sleep(0.05)
+                if stop:
+                    break
+                if not learner.is_alive():
+                    raise SystemExit("the learner thread stopped (see its log above)")
+                policy = watcher.load_latest() or policy
+                task = fwd if episodes % 2 == 0 else bwd
+                n, ok = run_episode(scene, policy, task, writer, rng, cfg.episode.horizon)
+                episodes += 1
+                steps += n
+                if task is fwd:
+                    forward_outcomes.append(ok)
+                recent = forward_outcomes[-args.block_episodes:]
+                bar.update(n)
+                bar.set_postfix(version=policy.version, updates=service.updates, forward_recent=f"{sum(recent)}/{len(recent)}")
+        finally:
+            bar.close()
+            writer.close()
+            scene.close()
+            service.stop()
+            learner.join(600)
     online_s = time.monotonic() - t0
 
     success = sim_success(cfg, args.eval_episodes)
@@ -186,6 +191,7 @@ def main(argv=None) -> int:
         "bc_baseline_success": success(bc, fwd.id) if bc is not None else None,
         "online_steps": steps,
         "online_episodes": episodes,
+        "stopped_by": stop.signal,  # SIGTERM/SIGINT if the online phase was ended early by a signal, else null
         "updates": service.updates,
         "policy_version_finetuned": finetuned.version,
         "forward_success_by_version": curve,

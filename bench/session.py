@@ -11,7 +11,8 @@
    recorded ``--online-steps`` steps. When the scheduler gives up and asks for a person (an
    alert), the bench plays that person (``--on-alert reset``: the dashboard's sim scene reset,
    then Start) and counts it in ``human_resets``, so a long run still reports its whole budget;
-   ``--on-alert stop`` ends the online phase at the first alert instead;
+   ``--on-alert stop`` ends the online phase at the first alert instead, and so does a SIGTERM or
+   Ctrl-C (``stopped_by`` in the result; a second one ends the process);
 4. evaluate the newest policy version on the forward and backward tasks, and ``--curve-points``
    earlier versions on the forward task (the learning curve).
 
@@ -37,7 +38,7 @@ import sys
 import tempfile
 import time
 
-from session_common import add_learner_set, curve_versions, learner_overrides, sim_success  # bench/, the script's directory
+from session_common import StopRequest, add_learner_set, curve_versions, learner_overrides, sim_success  # bench/, the script's directory
 
 
 def log(msg: str) -> None:
@@ -175,18 +176,19 @@ def main() -> int:
     thread.start()
     t1 = time.monotonic()
     reset_at: list[int] = []  # online steps recorded when each alert was answered
-    while time.monotonic() - t1 < args.timeout_s and online_steps() - steps_before < args.online_steps:
-        time.sleep(2.0)
-        if not thread.is_alive():
-            break
-        if count_alerts() > len(reset_at):
-            # The scheduler gave up and paused the session until a person comes: a human reset.
-            reset_at.append(online_steps() - steps_before)
-            if args.on_alert == "stop":
-                log("the session raised an alert (a person is needed): ending the online phase")
+    with StopRequest() as stop:
+        while time.monotonic() - t1 < args.timeout_s and online_steps() - steps_before < args.online_steps and not stop:
+            time.sleep(2.0)
+            if not thread.is_alive():
                 break
-            log(f"the session raised an alert at {reset_at[-1]} online steps: playing the person (scene reset, Start)")
-            play_the_person()
+            if count_alerts() > len(reset_at):
+                # The scheduler gave up and paused the session until a person comes: a human reset.
+                reset_at.append(online_steps() - steps_before)
+                if args.on_alert == "stop":
+                    log("the session raised an alert (a person is needed): ending the online phase")
+                    break
+                log(f"the session raised an alert at {reset_at[-1]} online steps: playing the person (scene reset, Start)")
+                play_the_person()
     session.stop()
     thread.join(120)
     online_s = time.monotonic() - t1
@@ -206,6 +208,7 @@ def main() -> int:
         "forward_success_finetuned": forward_finetuned,
         "backward_success_finetuned": success(finetuned, bwd),
         "online_steps": online_steps(online) - steps_before,
+        "stopped_by": stop.signal,  # SIGTERM/SIGINT if the online phase was ended early by a signal, else null
         "human_resets": alerts,
         "human_reset_at_steps": reset_at,
         "bc_baseline_success": bc_success,

@@ -2,13 +2,16 @@
 
 Both score policies the same way, from the same starts, so their figures compare: ``evaluate_in_sim``
 with the session's scene, cameras, image size and horizon, seeded by the evaluation's own seed. Both
-take ``--learner-set FIELD=JSON`` for the online learner.
+take ``--learner-set FIELD=JSON`` for the online learner, and both end their online phase early,
+not the process, on SIGTERM or Ctrl-C (``StopRequest``), so a stopped run still scores what it saved.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
 from typing import Callable
 
 
@@ -47,3 +50,37 @@ def curve_versions(versions: list[int], final: int, points: int) -> list[int]:
     """Up to ``points`` versions before ``final``, evenly spaced from the first: the learning curve's x."""
     earlier = [v for v in versions if v < final]
     return sorted({earlier[round(i * (len(earlier) - 1) / max(1, points - 1))] for i in range(min(points, len(earlier)))})
+
+
+class StopRequest:
+    """``with StopRequest() as stop:`` around an online phase: the first SIGTERM or SIGINT only sets
+    ``stop.signal`` (its name; ``bool(stop)`` is then True) for the loop to end at its next check,
+    so the bench goes on to score the versions it saved and print its JSON line. The handlers are put
+    back at once, so a second signal acts as usual (ends the process)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self._old: dict = {}
+
+    def __bool__(self) -> bool:
+        return self.signal is not None
+
+    def _on_signal(self, signum, _frame) -> None:
+        self.signal = signal.Signals(signum).name
+        self._restore()
+        print(f"{self.signal}: ending the online phase; the saved versions are scored next "
+              "(send it again to stop at once)", file=sys.stderr, flush=True)
+
+    def _restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+
+    def __enter__(self) -> "StopRequest":
+        self._old = {sig: signal.signal(sig, self._on_signal) for sig in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._restore()

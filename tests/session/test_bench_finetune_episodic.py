@@ -4,8 +4,10 @@ run directory is only read."""
 
 import json
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -78,3 +80,28 @@ def test_finetune_episodic_refuses_a_directory_that_is_not_prepared_and_bad_over
     assert out.returncode != 0 and "not a session run directory" in out.stderr
     out = bench("--from", str(tmp_path), "--out-dir", str(tmp_path / "out"), "--learner-set", "calql.alpha_lr")
     assert out.returncode == 2 and "FIELD=JSON" in out.stderr
+
+
+def test_sigterm_ends_the_online_phase_and_the_bench_still_scores_it(prepared, tmp_path):
+    out_dir = tmp_path / "episodic"
+    proc = subprocess.Popen([sys.executable, str(BENCH), "--from", str(prepared), "--out-dir", str(out_dir),
+                             "--online-steps", "100000", "--eval-episodes", "2", "--curve-points", "1", "--publish-every", "8"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            store = out_dir / "episodes.zarr"
+            if store.exists() and any(e.robot_id == "sim-episodic" for e in EpisodeStore.open(store, read_only=True).episodes()):
+                break
+        assert proc.poll() is None, "the bench ended before any online episode"
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr[-3000:]
+    result = json.loads(stdout.strip().splitlines()[-1])
+    assert result["stopped_by"] == "SIGTERM" and "ending the online phase" in stderr
+    eps = EpisodeStore.open(out_dir / "episodes.zarr", read_only=True).episodes(robot="sim-episodic")
+    assert 0 < result["online_steps"] == sum(e.length for e in eps) < 100000
+    assert 0.0 <= result["forward_success_finetuned"] <= 1.0 and "1" in result["forward_success_by_version"]
