@@ -19,12 +19,20 @@ class Agent:
     (S,) float, "task": int} (or the same with a leading batch axis) -> action float32 (A,) (or
     (B, A)), every entry finite and in [-1, 1] (a non-finite network output raises rather than
     reaching an arm). ``version`` is the policy version to stamp on recorded transitions.
+
+    ``critic`` (a ``CriticEnsemble``; a learner's agent has one, a checkpoint's does not) with
+    ``best_of`` K > 1 makes the deterministic action the best, by the ensemble's minimum Q, of the
+    mode and K samples: a probe of whether the critic ranks the actor's own actions (a critic that
+    cannot pick better actions than the actor's mean cannot teach the actor either).
     """
 
-    def __init__(self, config: LearnerConfig, encoder: ObservationEncoder, actor: TanhGaussianActor, *, version: int = 0, device=None):
+    def __init__(self, config: LearnerConfig, encoder: ObservationEncoder, actor: TanhGaussianActor, *, version: int = 0, device=None,
+                 critic: torch.nn.Module | None = None):
         self.config = config
         self.encoder = encoder
         self.actor = actor
+        self.critic = critic
+        self.best_of = 0  # > 1 (needs ``critic``): deterministic actions picked by Q among the mode and this many samples
         self.version = int(version)
         self.device = torch.device(device) if device is not None else next(actor.parameters()).device
 
@@ -78,7 +86,9 @@ class Agent:
             raise ValueError(f"task id {task.tolist()} out of range [0, {net.num_tasks})")
         pixels = to_pixels(image, self.config.channels_last) if image is not None else None
         feats = self.encoder(pixels, state, task)
-        if deterministic:
+        if deterministic and self.best_of > 1:
+            action = self._best_by_q(feats, self.best_of)
+        elif deterministic:
             action = self.actor.mode(feats)
         else:
             action, _ = self.actor.sample(feats)
@@ -88,3 +98,12 @@ class Agent:
         out = np.clip(out, -1.0, 1.0).astype(np.float32)
         return out[0] if unbatched else out
 
+
+    def _best_by_q(self, feats: torch.Tensor, k: int) -> torch.Tensor:
+        """(B, A): per state, the action among the mode and ``k`` samples with the highest min-Q."""
+        if self.critic is None:
+            raise ValueError("best_of needs a critic (a learner's agent); a checkpoint's agent has none")
+        samples, _ = self.actor.sample(feats, k)  # (B, k, A)
+        candidates = torch.cat([self.actor.mode(feats).unsqueeze(1), samples], dim=1)  # (B, k + 1, A)
+        q = self.critic(feats, candidates).min(dim=0).values  # (B, k + 1)
+        return candidates[torch.arange(len(candidates), device=feats.device), q.argmax(dim=1)]

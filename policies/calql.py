@@ -242,8 +242,8 @@ class CalQLLearner(Learner):
         return weighted_mean(-TanhGaussianActor.log_prob_from(mean, log_std, tb.action), weights)
 
     def agent(self) -> Agent:
-        """An Agent sharing this learner's encoder and actor (live weights, eval mode copy not made)."""
-        return Agent(self.config, self.q_net.encoder, self.actor, version=self.step, device=self.device)
+        """An Agent sharing this learner's encoder, actor and critic (live weights, eval mode copy not made)."""
+        return Agent(self.config, self.q_net.encoder, self.actor, version=self.step, device=self.device, critic=self.q_net.critic)
 
     # Where the Agent's weights live inside this learner's state dict (used by checkpoints).
     agent_prefixes = {"encoder": "q_net.encoder.", "actor": "actor."}

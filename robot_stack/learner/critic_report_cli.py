@@ -8,7 +8,10 @@ actions against the Monte-Carlo returns and the TD targets, by kind of transitio
 step, earlier steps of successful episodes, failed episodes), and Q at the data's actions against
 the actor's and uniform random ones (``CalQLLearner.critic_report``). Use it when a session's
 success curve stays flat: it tells a critic that fits nothing from one that only says "stay near
-the data" (CQL's push-down on random actions far beyond the return range).
+the data" (CQL's push-down on random actions far beyond the return range). With ``--eval-scene``
+it also rolls the policy out in sim twice from the same starts: with the actor's mean action, and
+with the best of ``--best-of`` sampled actions by Q. A critic that cannot pick better actions than
+the actor's mean cannot teach the actor either.
 """
 
 from __future__ import annotations
@@ -30,16 +33,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--robots", default="", help="robot groups to sample from, comma-separated ('' = all)")
     parser.add_argument("--samples", type=int, default=2048, help="transitions in the batch (default: 2048)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the batch and of the sampled actions")
+    parser.add_argument("--eval-scene", default="", help="also roll out in this sim scene: the actor's mean action "
+                        "against the best of --best-of samples by Q ('' = no rollouts)")
+    parser.add_argument("--eval-task", default="", help="task of the rollouts (default: the first of --task-ids)")
+    parser.add_argument("--eval-episodes", type=int, default=100, help="rollouts per way of acting (default: 100)")
+    parser.add_argument("--eval-horizon", type=int, default=60, help="steps per rollout (default: 60, the session's)")
+    parser.add_argument("--best-of", type=int, default=16, help="actions sampled per step for the pick by Q (default: 16)")
 
 
 def critic_report(store, checkpoints: str, version: int = 0, task_ids: tuple[str, ...] = (), robots: tuple[str, ...] = (),
-                  samples: int = 2048, seed: int = 0) -> dict:
+                  samples: int = 2048, seed: int = 0, eval_scene: str = "", eval_task: str = "", best_of: int = 16,
+                  eval_episodes: int = 100, eval_horizon: int = 60) -> dict:
     """The critic report of a Cal-QL checkpoint on ``samples`` transitions of ``store``.
 
     ``task_ids`` (the policy's task-index order; empty: ``PolicySpec``'s default pair) select and
     number the episodes as the learner did. Returns the report plus ``version``, ``updates`` and
-    ``transitions`` (per replay source). Raises ValueError for a BC checkpoint, a store without
-    enough transitions, and ``CheckpointError`` for a corrupt checkpoint.
+    ``transitions`` (per replay source); with ``eval_scene``, also ``best_of_rollouts``'s rates.
+    Raises ValueError for a BC checkpoint, a store without enough transitions and bad rollout
+    settings, and ``CheckpointError`` for a corrupt checkpoint.
     """
     import dataclasses
 
@@ -66,14 +77,49 @@ def critic_report(store, checkpoints: str, version: int = 0, task_ids: tuple[str
     learner.train(False)
     spec = dataclasses.replace(PolicySpec(), **({"task_ids": tuple(task_ids)} if task_ids else {}),
                                cameras=tuple(config.network.image_keys))
+    eval_task = eval_task or spec.task_ids[0]
+    if eval_scene:
+        _check_rollouts(eval_scene, eval_task, spec.task_ids, best_of, eval_episodes, eval_horizon)
     loader = ReplayLoader(store, loader_config(spec, config, ReplayLoaderConfig(robots=tuple(robots))))
     loader.load_new()
     sizes = loader.sizes()
     if sum(sizes.values()) == 0:
         raise ValueError(f"no transitions of tasks {list(spec.task_ids)} (robots {list(robots) or 'all'}) in the store")
     batch = learner.to_torch(loader.replay().sample(samples, np.random.default_rng(seed)))
-    return {"version": int(meta["version"]), "updates": int(meta.get("step", 0)), "transitions": sizes,
-            **learner.critic_report(batch, seed=seed)}
+    out = {"version": int(meta["version"]), "updates": int(meta.get("step", 0)), "transitions": sizes,
+           **learner.critic_report(batch, seed=seed)}
+    if eval_scene:
+        out.update(best_of_rollouts(learner, spec.task_ids, eval_scene, eval_task, best_of, eval_episodes, eval_horizon))
+    return out
+
+
+def best_of_rollouts(learner, task_ids, scene: str, task: str, best_of: int, episodes: int, horizon: int) -> dict:
+    """Ground-truth success in ``scene`` of the actor's mean action and of the best by the critic's Q
+    among the mean and ``best_of`` samples, from the same starts; keys ``eval/...``."""
+    from robot_stack.session.adapters import CheckpointPolicy
+    from robot_stack.session.evaluate import evaluate_in_sim
+
+    _check_rollouts(scene, task, task_ids, best_of, episodes, horizon)
+    agent = learner.agent()
+    net = learner.config.network
+    rates = {}
+    for name, k in (("mean", 0), (f"best_of_{best_of}", best_of)):
+        agent.best_of = k  # the samples' noise follows from the learner's seeded construction
+        r = evaluate_in_sim(CheckpointPolicy(agent, task_ids), scene, task, episodes, image_size=net.encoder.image_size,
+                            cameras=tuple(net.image_keys), horizon=horizon, progress=True)
+        rates[f"eval/{name}_success"] = r["success_rate"]
+    return {"eval/task": task, "eval/episodes": episodes, **rates}
+
+
+def _check_rollouts(scene: str, task: str, task_ids, best_of: int, episodes: int, horizon: int) -> None:
+    from hardware.sim.scenes import SCENES
+
+    if scene not in SCENES:
+        raise ValueError(f"unknown --eval-scene {scene!r}; sim scenes: {sorted(SCENES)}")
+    if task not in task_ids:
+        raise ValueError(f"--eval-task {task!r} is not one of the policy's tasks {list(task_ids)}")
+    if best_of < 2 or episodes < 1 or horizon < 1:
+        raise ValueError("--best-of must be >= 2, --eval-episodes and --eval-horizon >= 1")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     split = lambda text: tuple(x.strip() for x in text.split(",") if x.strip())  # noqa: E731
     try:
         store = EpisodeStore.open(args.store, read_only=True)
-        out = critic_report(store, args.checkpoints, args.version, split(args.task_ids), split(args.robots), args.samples, args.seed)
+        out = critic_report(store, args.checkpoints, args.version, split(args.task_ids), split(args.robots), args.samples, args.seed,
+                            args.eval_scene, args.eval_task, args.best_of, args.eval_episodes, args.eval_horizon)
     except (StoreError, CheckpointError, ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from exc
     print(json.dumps(out, indent=2))

@@ -67,3 +67,35 @@ def test_agent_never_returns_unsafe_actions():
         agent.actor.net[-1].bias.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="non-finite"):
         agent.act(obs, deterministic=True)
+
+
+class PreferTarget(torch.nn.Module):
+    """A stand-in critic ensemble (E=2) whose Q is highest at ``target``: (B, F), (B, K, A) -> (2, B, K)."""
+
+    def __init__(self, target):
+        super().__init__()
+        self.target = torch.as_tensor(target, dtype=torch.float32)
+
+    def forward(self, features, actions):
+        q = -((actions - self.target) ** 2).sum(-1)
+        return torch.stack([q, q + 1.0])
+
+
+def test_best_of_picks_the_action_the_critic_prefers_and_needs_a_critic():
+    torch.manual_seed(0)
+    target = np.full(7, 0.5, np.float32)
+    agent = Agent.build(tiny_config())
+    with torch.no_grad():
+        agent.actor.net[-1].bias[7:].fill_(0.0)  # log-std 0: samples spread widely around the mode
+    obs = {"image": np.zeros((16, 16, 16, 3), np.uint8), "state": np.zeros((16, 3)), "task": np.arange(16) % 2}
+    mode = agent.act(obs, deterministic=True)
+    agent.best_of = 32
+    with pytest.raises(ValueError, match="needs a critic"):
+        agent.act(obs, deterministic=True)
+    agent.critic = PreferTarget(target)
+    best = agent.act(obs, deterministic=True)
+    dist = lambda a: ((a - target) ** 2).sum(-1)  # noqa: E731
+    assert np.all(dist(best) <= dist(mode) + 1e-6) and dist(best).mean() < 0.8 * dist(mode).mean()
+    assert np.abs(best).max() <= 1 and not np.allclose(agent.act(obs), best)  # sampling is not affected
+    learner = CalQLLearner(tiny_config())
+    assert learner.agent().critic is learner.q_net.critic  # a learner's agent carries its critic
