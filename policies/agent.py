@@ -98,7 +98,6 @@ class Agent:
         out = np.clip(out, -1.0, 1.0).astype(np.float32)
         return out[0] if unbatched else out
 
-
     def _best_by_q(self, feats: torch.Tensor, k: int) -> torch.Tensor:
         """(B, A): per state, the action among the mode and ``k`` samples with the highest min-Q."""
         if self.critic is None:

@@ -209,7 +209,8 @@ class CalQLLearner(Learner):
         Q-gradient mostly says "stay near the data"; ``td_mse`` near var(mc) means Q fits nothing.
         """
         c = self.config.calql
-        with torch.random.fork_rng(devices=[]):
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):  # seeded here, the caller's random streams untouched
             torch.manual_seed(seed)
             pix, next_pix = self._pixels(tb, 0)
             f = self.q_net.encoder(pix, tb.state, tb.task).float()
