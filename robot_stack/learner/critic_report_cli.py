@@ -1,7 +1,8 @@
 """``robot-stack critic-report``: what a Cal-QL checkpoint's critic has learned on a store's data.
 
-    robot-stack critic-report --store runs/sim-widowx250/episodes.zarr \
-        --checkpoints runs/sim-widowx250/checkpoints [--version 12] [--robots sim-widowx250]
+    robot-stack critic-report --run runs/sim-widowx250 [--version 12] [--robots sim-widowx250] \
+        [--eval-scene widowx250_cube_bowl]
+    robot-stack critic-report --store episodes.zarr --checkpoints checkpoints --task-ids fwd_task,bwd_task
 
 Samples a batch the way the learner does (same replay mixing) and prints, as JSON, Q at the data's
 actions against the Monte-Carlo returns and the TD targets, by kind of transition (the success
@@ -25,11 +26,13 @@ from robot_stack.cli import CliError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from robot_stack.learner.builder import PolicySpec
 
-    parser.add_argument("--store", required=True, help="episode store (directory or object-store URL)")
-    parser.add_argument("--checkpoints", required=True, help="checkpoint directory (or one policy-NNNNNN folder)")
+    parser.add_argument("--run", default="", help="a session run directory: its store, checkpoints and task ids "
+                        "(the options below override them)")
+    parser.add_argument("--store", default="", help="episode store (directory or object-store URL)")
+    parser.add_argument("--checkpoints", default="", help="checkpoint directory (or one policy-NNNNNN folder)")
     parser.add_argument("--version", type=int, default=0, help="policy version (0: the newest)")
-    parser.add_argument("--task-ids", default=",".join(PolicySpec.task_ids),
-                        help="the policy's task ids in its task-index order, comma-separated (default: the sim pair)")
+    parser.add_argument("--task-ids", default="", help="the policy's task ids in its task-index order, comma-separated "
+                        f"(default: the --run session's, else {','.join(PolicySpec.task_ids)})")
     parser.add_argument("--robots", default="", help="robot groups to sample from, comma-separated ('' = all)")
     parser.add_argument("--samples", type=int, default=2048, help="transitions in the batch (default: 2048)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the batch and of the sampled actions")
@@ -128,9 +131,19 @@ def run(args: argparse.Namespace) -> int:
     from robot_stack.store import EpisodeStore, StoreError
 
     split = lambda text: tuple(x.strip() for x in text.split(",") if x.strip())  # noqa: E731
+    store_url, checkpoints, task_ids = args.store, args.checkpoints, split(args.task_ids)
     try:
-        store = EpisodeStore.open(args.store, read_only=True)
-        out = critic_report(store, args.checkpoints, args.version, split(args.task_ids), split(args.robots), args.samples, args.seed,
+        if args.run:
+            from robot_stack.session.runner import Session, SessionPaths, load_session_config
+
+            paths = SessionPaths(args.run)
+            session = Session(load_session_config(args.run), log=lambda _: None)
+            store_url, checkpoints = store_url or str(paths.store), checkpoints or str(paths.checkpoints)
+            task_ids = task_ids or session.policy.task_ids
+        if not (store_url and checkpoints):
+            raise CliError("give --run (a session run directory) or both --store and --checkpoints")
+        store = EpisodeStore.open(store_url, read_only=True)
+        out = critic_report(store, checkpoints, args.version, task_ids, split(args.robots), args.samples, args.seed,
                             args.eval_scene, args.eval_task, args.best_of, args.eval_episodes, args.eval_horizon)
     except (StoreError, CheckpointError, ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from exc

@@ -183,6 +183,7 @@ def test_critic_report_cli_reads_a_calql_checkpoint_and_refuses_a_bc_one(prior_s
     assert out["eval/task"] == spec.task_ids[0] and out["eval/episodes"] == 2
     assert 0 <= out["eval/mean_success"] <= 1 and 0 <= out["eval/best_of_2_success"] <= 1
     assert main(args + ["--eval-scene", "kitchen"]) == 2 and "unknown --eval-scene" in capsys.readouterr().err
+    assert main(args[:3]) == 2 and "give --run" in capsys.readouterr().err
     assert main(args + ["--task-ids", "open_drawer"]) == 2 and "open_drawer" in capsys.readouterr().err
     pretrain(prior_store, tmp_path / "bc", dataclasses.replace(spec, kind="bc"), 2, progress=False)
     assert main([*args[:3], "--checkpoints", str(tmp_path / "bc")]) == 2
