@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"(default: the --run session's, else {','.join(PolicySpec.task_ids)})")
     parser.add_argument("--robots", default="", help="robot groups to sample from, comma-separated ('' = all)")
     parser.add_argument("--samples", type=int, default=2048, help="transitions in the batch (default: 2048)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the batch and of the sampled actions")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the batch and of the actions the report samples")
     parser.add_argument("--eval-scene", default="", help="also roll out in this sim scene: the actor's mean action "
                         "against the best of --best-of samples by Q ('' = no rollouts)")
     parser.add_argument("--eval-task", default="", help="task of the rollouts (default: the first of --task-ids)")
