@@ -83,10 +83,11 @@ def test_finetune_episodic_refuses_a_directory_that_is_not_prepared_and_bad_over
 
 
 def test_sigterm_ends_the_online_phase_and_the_bench_still_scores_it(prepared, tmp_path):
-    out_dir = tmp_path / "episodic"
-    proc = subprocess.Popen([sys.executable, str(BENCH), "--from", str(prepared), "--out-dir", str(out_dir),
-                             "--online-steps", "100000", "--eval-episodes", "2", "--curve-points", "1", "--publish-every", "8"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out_dir, log = tmp_path / "episodic", tmp_path / "stderr.txt"
+    with open(log, "w") as err:  # a file, not a pipe nobody reads while waiting: the progress bar cannot fill it
+        proc = subprocess.Popen([sys.executable, str(BENCH), "--from", str(prepared), "--out-dir", str(out_dir),
+                                 "--online-steps", "100000", "--eval-episodes", "2", "--curve-points", "1", "--publish-every", "8"],
+                                stdout=subprocess.PIPE, stderr=err, text=True)
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and proc.poll() is None:
@@ -96,9 +97,10 @@ def test_sigterm_ends_the_online_phase_and_the_bench_still_scores_it(prepared, t
                 break
         assert proc.poll() is None, "the bench ended before any online episode"
         proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=300)
+        stdout, _ = proc.communicate(timeout=300)
     finally:
         proc.kill()
+    stderr = log.read_text()
     assert proc.returncode == 0, stderr[-3000:]
     result = json.loads(stdout.strip().splitlines()[-1])
     assert result["stopped_by"] == "SIGTERM" and "ending the online phase" in stderr
