@@ -116,10 +116,11 @@ class Trainer:
         out["time/sample_fraction"] = sample_s / elapsed
         return out
 
-    def checkpoint(self, metrics: Mapping | None = None, data_seen: Mapping | None = None):
-        """Write a checkpoint version (rank 0 only); returns its path or None."""
+    def checkpoint(self, metrics: Mapping | None = None, data_seen: Mapping | None = None, extra: Mapping | None = None):
+        """Write a checkpoint version (rank 0 only); returns its path or None. ``extra``: JSON-able
+        facts the caller keeps with it (e.g. the task ids in the policy's task-index order)."""
         if self.checkpoints is None or self.rank != 0:
             return None
         seen = {"updates": self.learner.step, "samples": self.learner.samples_seen}
         seen.update(data_seen or {})
-        return self.checkpoints.save(self.learner, metrics=metrics, data_seen=seen)
+        return self.checkpoints.save(self.learner, metrics=metrics, data_seen=seen, extra=extra)

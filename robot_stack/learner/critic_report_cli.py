@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoints", default="", help="checkpoint directory (or one policy-NNNNNN folder)")
     parser.add_argument("--version", type=int, default=0, help="policy version (0: the newest)")
     parser.add_argument("--task-ids", default="", help="the policy's task ids in its task-index order, comma-separated "
-                        f"(default: the --run session's, else {','.join(PolicySpec.task_ids)})")
+                        f"(default: the --run session's, else the checkpoint's, else {','.join(PolicySpec.task_ids)})")
     parser.add_argument("--robots", default="", help="robot groups to sample from, comma-separated ('' = all)")
     parser.add_argument("--samples", type=int, default=2048, help="transitions in the batch (default: 2048)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the batch and of the actions the report samples")
@@ -49,8 +49,9 @@ def critic_report(store, checkpoints: str, version: int = 0, task_ids: tuple[str
                   eval_episodes: int = 100, eval_horizon: int = 60) -> dict:
     """The critic report of a Cal-QL checkpoint on ``samples`` transitions of ``store``.
 
-    ``task_ids`` (the policy's task-index order; empty: ``PolicySpec``'s default pair) select and
-    number the episodes as the learner did. Returns the report plus ``version``, ``updates`` and
+    ``task_ids`` (the policy's task-index order; empty: those the checkpoint records, else
+    ``PolicySpec``'s default pair) select and number the episodes as the learner did; ids that
+    differ from the checkpoint's raise. Returns the report plus ``version``, ``updates`` and
     ``transitions`` (per replay source); with ``eval_scene``, also ``best_of_rollouts``'s rates.
     Raises ValueError for a BC checkpoint, a store without enough transitions and bad rollout
     settings, and ``CheckpointError`` for a corrupt checkpoint.
@@ -65,6 +66,7 @@ def critic_report(store, checkpoints: str, version: int = 0, task_ids: tuple[str
 
     from robot_stack.learner.builder import PolicySpec, loader_config
     from robot_stack.learner.replay_loader import ReplayLoader, ReplayLoaderConfig
+    from robot_stack.session.adapters import checkpoint_task_ids
 
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
@@ -78,8 +80,11 @@ def critic_report(store, checkpoints: str, version: int = 0, task_ids: tuple[str
     learner = CalQLLearner(config)
     learner.load_state_dict(ckpt.learner_state(), load_optimizer=False)
     learner.train(False)
-    spec = dataclasses.replace(PolicySpec(), **({"task_ids": tuple(task_ids)} if task_ids else {}),
-                               cameras=tuple(config.network.image_keys))
+    recorded = checkpoint_task_ids(path)
+    if task_ids and recorded is not None and list(task_ids) != recorded:
+        raise ValueError(f"{path} was trained with task ids {recorded}, in that order, not {list(task_ids)}")
+    task_ids = tuple(task_ids or recorded or PolicySpec.task_ids)
+    spec = dataclasses.replace(PolicySpec(), task_ids=task_ids, cameras=tuple(config.network.image_keys))
     eval_task = eval_task or spec.task_ids[0]
     if eval_scene:
         _check_rollouts(eval_scene, eval_task, spec.task_ids, best_of, eval_episodes, eval_horizon)

@@ -63,7 +63,8 @@ def pretrain(store, checkpoint_dir: str | pathlib.Path, spec: PolicySpec, update
     metrics = {k: float(v) for k, v in stats.items()}
     if evals:
         metrics.update({f"eval/{k}": v for k, v in evals[-1].items() if isinstance(v, (int, float))})
-    path = trainer.checkpoint(metrics=metrics, data_seen={"episodes": n, **{f"transitions/{k}": v for k, v in sizes.items()}})
+    path = trainer.checkpoint(metrics=metrics, data_seen={"episodes": n, **{f"transitions/{k}": v for k, v in sizes.items()}},
+                              extra={"task_ids": list(spec.task_ids)})
     return {"checkpoint": str(path), "version": manager.latest_version(), "episodes": n, "transitions": sizes,
             "updates": done, "stats": metrics, "evals": evals, "state_dim": config.network.state_dim}
 

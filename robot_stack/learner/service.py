@@ -134,7 +134,8 @@ class LearnerService:
     def publish_checkpoint(self, stats: dict | None = None) -> int:
         sizes = self.loader.sizes()
         self.trainer.checkpoint(metrics={k: float(v) for k, v in (stats or {}).items()},
-                                data_seen={f"transitions/{k}": v for k, v in sizes.items()})
+                                data_seen={f"transitions/{k}": v for k, v in sizes.items()},
+                                extra={"task_ids": list(self.cfg.policy.task_ids)})
         self.version = self.manager.latest_version() or self.version
         self._since_publish = 0
         log.info("published policy v%d after %d updates", self.version, self.learner.step)

@@ -8,6 +8,7 @@ boundary.
 
 from __future__ import annotations
 
+import json
 import logging
 import pathlib
 from typing import Any, Sequence
@@ -132,7 +133,27 @@ class CheckpointWatcher:
         return policy
 
     def load(self, version: int) -> CheckpointPolicy:
-        """Policy version ``version`` (verified; raises CheckpointError/OSError/ValueError if it cannot be)."""
-        from policies.checkpoint import load_agent
+        """Policy version ``version`` (verified; raises CheckpointError/OSError/ValueError if it cannot be).
 
-        return CheckpointPolicy(load_agent(self.manager.path(version), device=self.device), self.task_ids)
+        A checkpoint that names the task ids it was trained with (in its task-index order) must name
+        this watcher's: with another order, "put the cube in" would run the policy's "take it out".
+        """
+        from policies.checkpoint import CheckpointError, load_agent
+
+        path = self.manager.path(version)
+        agent = load_agent(path, device=self.device)
+        trained = checkpoint_task_ids(path)
+        if trained is not None and trained != self.task_ids:
+            raise CheckpointError(f"checkpoint {path} was trained with task ids {trained}, in that order; "
+                                  f"this policy is asked to map {self.task_ids}")
+        return CheckpointPolicy(agent, self.task_ids)
+
+
+def checkpoint_task_ids(path: str | pathlib.Path) -> list[str] | None:
+    """The task ids (task-index order) a checkpoint folder records, or None (checkpoints before
+    they were recorded). Call after the checkpoint has been verified (``load_agent``)."""
+    from policies.checkpoint import META_FILE
+
+    meta = json.loads((pathlib.Path(path) / META_FILE).read_text())
+    ids = (meta.get("extra") or {}).get("task_ids")
+    return [str(t) for t in ids] if isinstance(ids, list) else None

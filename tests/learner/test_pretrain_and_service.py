@@ -102,6 +102,25 @@ def test_service_resumes_respects_utd_and_publishes_versions(prior_store, spec, 
     watcher = CheckpointWatcher(ckpt, spec.task_ids)
     assert watcher.load_latest().version == service.version
     assert watcher.load(1).version == 1  # an earlier version, e.g. for a learning curve
+    published = json.loads((ckpt / f"policy-{service.version:06d}" / "meta.json").read_text())
+    assert published["extra"]["task_ids"] == list(spec.task_ids)
+
+
+def test_checkpoints_record_their_task_ids_and_a_watcher_refuses_another_order(prior_store, spec, tmp_path):
+    from policies.checkpoint import CheckpointError
+
+    pretrain(prior_store, tmp_path / "c", spec, 2, progress=False)
+    meta_path = tmp_path / "c" / "policy-000001" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["extra"]["task_ids"] == list(spec.task_ids)
+    swapped = list(reversed(spec.task_ids))  # "put in" would run the policy's "take out"
+    with pytest.raises(CheckpointError, match="trained with task ids"):
+        CheckpointWatcher(tmp_path / "c", swapped).load(1)
+    assert CheckpointWatcher(tmp_path / "c", swapped).load_latest() is None  # the actor keeps its policy
+    assert CheckpointWatcher(tmp_path / "c", spec.task_ids).load_latest().version == 1
+    del meta["extra"]["task_ids"]  # a checkpoint from before they were recorded still loads
+    meta_path.write_text(json.dumps(meta))
+    assert CheckpointWatcher(tmp_path / "c", swapped).load(1).version == 1
 
 
 def test_policy_spec_overrides_reach_the_learner_config():
@@ -184,7 +203,7 @@ def test_critic_report_cli_reads_a_calql_checkpoint_and_refuses_a_bc_one(prior_s
     assert 0 <= out["eval/mean_success"] <= 1 and 0 <= out["eval/best_of_2_success"] <= 1
     assert main(args + ["--eval-scene", "kitchen"]) == 2 and "unknown --eval-scene" in capsys.readouterr().err
     assert main(args[:3]) == 2 and "give --run" in capsys.readouterr().err
-    assert main(args + ["--task-ids", "open_drawer"]) == 2 and "open_drawer" in capsys.readouterr().err
+    assert main(args + ["--task-ids", "open_drawer"]) == 2 and "trained with task ids" in capsys.readouterr().err
     pretrain(prior_store, tmp_path / "bc", dataclasses.replace(spec, kind="bc"), 2, progress=False)
     assert main([*args[:3], "--checkpoints", str(tmp_path / "bc")]) == 2
     assert "only Cal-QL checkpoints have a critic" in capsys.readouterr().err
