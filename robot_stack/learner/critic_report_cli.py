@@ -51,8 +51,8 @@ def critic_report(store, checkpoints: str, version: int = 0, task_ids: tuple[str
 
     ``task_ids`` (the policy's task-index order; empty: those the checkpoint records, else
     ``PolicySpec``'s default pair) select and number the episodes as the learner did; ids that
-    differ from the checkpoint's raise. Returns the report plus ``version``, ``updates`` and
-    ``transitions`` (per replay source); with ``eval_scene``, also ``best_of_rollouts``'s rates.
+    differ from the checkpoint's raise ``CheckpointError``. Returns the report plus ``version``, ``updates`` and
+    ``transitions`` (per replay source); with ``eval_scene``, also ``_best_of_rollouts``'s rates.
     Raises ValueError for a BC checkpoint, a store without enough transitions and bad rollout
     settings, and ``CheckpointError`` for a corrupt checkpoint.
     """
@@ -80,9 +80,7 @@ def critic_report(store, checkpoints: str, version: int = 0, task_ids: tuple[str
     learner = CalQLLearner(config)
     learner.load_state_dict(ckpt.learner_state(), load_optimizer=False)
     learner.train(False)
-    recorded = checkpoint_task_ids(path)
-    if task_ids and recorded is not None and list(task_ids) != recorded:
-        raise ValueError(f"{path} was trained with task ids {recorded}, in that order, not {list(task_ids)}")
+    recorded = checkpoint_task_ids(meta, path, expected=task_ids)
     task_ids = tuple(task_ids or recorded or PolicySpec.task_ids)
     spec = dataclasses.replace(PolicySpec(), task_ids=task_ids, cameras=tuple(config.network.image_keys))
     eval_task = eval_task or spec.task_ids[0]
@@ -97,17 +95,17 @@ def critic_report(store, checkpoints: str, version: int = 0, task_ids: tuple[str
     out = {"version": int(meta["version"]), "updates": int(meta.get("step", 0)), "transitions": sizes,
            **learner.critic_report(batch, seed=seed)}
     if eval_scene:
-        out.update(best_of_rollouts(learner, spec.task_ids, eval_scene, eval_task, best_of, eval_episodes, eval_horizon))
+        out.update(_best_of_rollouts(learner, spec.task_ids, eval_scene, eval_task, best_of, eval_episodes, eval_horizon))
     return out
 
 
-def best_of_rollouts(learner, task_ids, scene: str, task: str, best_of: int, episodes: int, horizon: int) -> dict:
+def _best_of_rollouts(learner, task_ids, scene: str, task: str, best_of: int, episodes: int, horizon: int) -> dict:
     """Ground-truth success in ``scene`` of the actor's mean action and of the best by the critic's Q
-    among the mean and ``best_of`` samples, from the same starts; keys ``eval/...``."""
+    among the mean and ``best_of`` samples, from the same starts; keys ``eval/...``. The settings
+    are checked (``_check_rollouts``) before the data is loaded."""
     from robot_stack.session.adapters import CheckpointPolicy
     from robot_stack.session.evaluate import evaluate_in_sim
 
-    _check_rollouts(scene, task, task_ids, best_of, episodes, horizon)
     agent = learner.agent()
     net = learner.config.network
     rates = {}

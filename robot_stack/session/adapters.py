@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import pathlib
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -138,22 +138,23 @@ class CheckpointWatcher:
         A checkpoint that names the task ids it was trained with (in its task-index order) must name
         this watcher's: with another order, "put the cube in" would run the policy's "take it out".
         """
-        from policies.checkpoint import CheckpointError, load_agent
+        from policies.checkpoint import META_FILE, load_agent
 
         path = self.manager.path(version)
-        agent = load_agent(path, device=self.device)
-        trained = checkpoint_task_ids(path)
-        if trained is not None and trained != self.task_ids:
-            raise CheckpointError(f"checkpoint {path} was trained with task ids {trained}, in that order; "
-                                  f"this policy is asked to map {self.task_ids}")
+        agent = load_agent(path, device=self.device)  # verifies the files, meta.json included
+        checkpoint_task_ids(json.loads((path / META_FILE).read_text()), path, expected=self.task_ids)
         return CheckpointPolicy(agent, self.task_ids)
 
 
-def checkpoint_task_ids(path: str | pathlib.Path) -> list[str] | None:
-    """The task ids (task-index order) a checkpoint folder records, or None (checkpoints before
-    they were recorded). Call after the checkpoint has been verified (``load_agent``)."""
-    from policies.checkpoint import META_FILE
+def checkpoint_task_ids(meta: Mapping[str, Any], path, expected: Sequence[str] = ()) -> list[str] | None:
+    """The task ids (task-index order) a checkpoint's ``meta.json`` records, or None (checkpoints
+    before they were recorded). Raises ``CheckpointError`` naming ``path`` when ``expected`` is
+    given and the recorded ids differ from it (another order would run the wrong task)."""
+    from policies.checkpoint import CheckpointError
 
-    meta = json.loads((pathlib.Path(path) / META_FILE).read_text())
     ids = (meta.get("extra") or {}).get("task_ids")
-    return [str(t) for t in ids] if isinstance(ids, list) else None
+    recorded = [str(t) for t in ids] if isinstance(ids, list) else None
+    if expected and recorded is not None and recorded != list(expected):
+        raise CheckpointError(f"checkpoint {path} was trained with task ids {recorded}, in that order; "
+                              f"it is asked to map {list(expected)}")
+    return recorded
