@@ -91,9 +91,8 @@ def copy_prepared(source: pathlib.Path, out: pathlib.Path):
         raise SystemExit(f"{out} already holds a run; give an empty --out-dir")
     out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(src.store, dst.store)  # the whole store: this bench reads only the prior group and its own
-    first = CheckpointManager(dst.checkpoints).path(1)  # the pre-trained policy becomes v1 here, as in a session
-    shutil.copytree(CheckpointManager(src.checkpoints).path(pretrained), first)
-    (dst.checkpoints / "latest").write_text(first.name)
+    # the pre-trained policy becomes v1 here, as in a session
+    CheckpointManager(dst.checkpoints).adopt(CheckpointManager(src.checkpoints).path(pretrained), version=1)
     cfg.run_dir = str(out)
     return cfg, src
 

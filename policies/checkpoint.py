@@ -179,6 +179,7 @@ class CheckpointManager:
     """Versioned checkpoints under ``root``; ``keep`` newest versions are kept (0 = all).
 
     ``save(learner, metrics=..., data_seen=...) -> path`` writes the next version;
+    ``adopt(source)`` copies another root's finished checkpoint in as the next version;
     ``load(version=None)`` reads ``latest`` (or a given version) into a ``Checkpoint``;
     ``restore(learner)`` loads the latest into a learner (weights + optimisers, for resume).
     """
@@ -235,14 +236,7 @@ class CheckpointManager:
             if state is None:
                 raise ValueError("save() needs a learner or a state dict")
             prefixes = None
-        existing = self.versions()
-        if version is None:
-            version = (existing[-1] + 1) if existing else 1
-        final = self.path(version)
-        if final.exists():
-            raise CheckpointError(f"checkpoint version {version} already exists at {final}")
-        self.root.mkdir(parents=True, exist_ok=True)
-
+        version = self._new_version(version)
         model_bytes = st_save(flatten_model(state["model"]))
         optim_tensors, optim_structure = flatten_optimizers(state.get("optim") or {})
         optim_bytes = st_save(optim_tensors)
@@ -265,7 +259,41 @@ class CheckpointManager:
                 OPTIM_FILE: {"sha256": _sha256(optim_bytes), "bytes": len(optim_bytes)},
             },
         }
-        tmp = self.root / f".tmp-policy-{int(version):06d}-{uuid.uuid4().hex[:8]}"
+        return self._commit(meta, model_bytes, optim_bytes)
+
+    def adopt(self, source: str | os.PathLike, version: int | None = None) -> pathlib.Path:
+        """Copy a finished checkpoint (a ``policy-NNNNNN`` folder, or a root's ``latest``) in as
+        ``version`` (default: newest on disk + 1) and point ``latest`` at it; returns its folder.
+
+        The source is verified (format, both files' hashes) before anything is written, and the
+        copy is committed like ``save`` (hidden folder, rename, then ``latest``), so a crash leaves
+        either nothing or a whole version. Its meta.json is renumbered, since the version an actor
+        stamps on its steps must be this root's; ``extra.adopted_from`` keeps where it came from.
+        """
+        src = load_checkpoint(source, with_optimizer=True)  # raises CheckpointError on any damage
+        files = src.meta["files"]
+        model_bytes = _read_verified(src.path, MODEL_FILE, files[MODEL_FILE])
+        optim_bytes = _read_verified(src.path, OPTIM_FILE, files[OPTIM_FILE])
+        version = self._new_version(version)
+        adopted_from = {"path": str(src.path.resolve()), "version": src.version}
+        meta = {**src.meta, "version": version, "created_unix": time.time(),
+                "extra": {**(src.meta.get("extra") or {}), "adopted_from": adopted_from}}
+        return self._commit(meta, model_bytes, optim_bytes)
+
+    def _new_version(self, version: int | None) -> int:
+        """``version``, or the newest on disk + 1; refuses one that exists."""
+        existing = self.versions()
+        version = int(version) if version is not None else ((existing[-1] + 1) if existing else 1)
+        if self.path(version).exists():
+            raise CheckpointError(f"checkpoint version {version} already exists at {self.path(version)}")
+        return version
+
+    def _commit(self, meta: dict, model_bytes: bytes, optim_bytes: bytes) -> pathlib.Path:
+        """Write one version's files into a hidden folder, rename it into place, then move ``latest``."""
+        version = int(meta["version"])
+        final = self.path(version)
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".tmp-policy-{version:06d}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
             _write_file(tmp / MODEL_FILE, model_bytes)

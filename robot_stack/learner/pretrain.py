@@ -40,7 +40,7 @@ def pretrain(store, checkpoint_dir: str | pathlib.Path, spec: PolicySpec, update
                          f"({n} episodes); need at least one batch ({config.batch_size})")
     learner = build_learner(spec, config)
     if spec.init_from:
-        init_policy_from(learner, spec.init_from)
+        init_policy_from(learner, spec.init_from, spec.task_ids)
     manager = CheckpointManager(checkpoint_dir)
     trainer = Trainer(learner, replay_loader.replay(), seed=spec.seed, checkpoints=manager)
     log.info("pre-training %s on %d episodes (%s) for %d updates", spec.kind, n, sizes, updates)
@@ -69,17 +69,18 @@ def pretrain(store, checkpoint_dir: str | pathlib.Path, spec: PolicySpec, update
             "updates": done, "stats": metrics, "evals": evals, "state_dim": config.network.state_dim}
 
 
-def init_policy_from(learner, checkpoint: str | pathlib.Path) -> int:
+def init_policy_from(learner, checkpoint: str | pathlib.Path, task_ids: tuple[str, ...] = ()) -> int:
     """Copy the policy (encoder + actor) of ``checkpoint`` into ``learner``; returns its version.
 
     Cal-QL's image encoder learns only from sparse-reward TD and, on CPU budgets, learns almost
     nothing useful; starting it (and the actor) from a BC policy trained on the same data gives
     the critic features that already locate the cube. The critic and target start fresh.
-    Raises ``CheckpointError`` for a corrupt checkpoint and ``ValueError`` for another network shape.
+    Raises ``CheckpointError`` for a corrupt checkpoint or one trained with another order of
+    ``task_ids`` (when given), and ``ValueError`` for another network shape.
     """
-    from policies.checkpoint import load_agent
+    from robot_stack.session.adapters import load_task_agent
 
-    source = load_agent(checkpoint, device="cpu")
+    source = load_task_agent(checkpoint, task_ids)
     try:
         learner.agent().load_weights(source.encoder.state_dict(), source.actor.state_dict(), version=learner.step)
     except RuntimeError as exc:

@@ -138,12 +138,18 @@ class CheckpointWatcher:
         A checkpoint that names the task ids it was trained with (in its task-index order) must name
         this watcher's: with another order, "put the cube in" would run the policy's "take it out".
         """
-        from policies.checkpoint import META_FILE, load_agent
+        return CheckpointPolicy(load_task_agent(self.manager.path(version), self.task_ids, self.device), self.task_ids)
 
-        path = self.manager.path(version)
-        agent = load_agent(path, device=self.device)  # verifies the files, meta.json included
-        checkpoint_task_ids(json.loads((path / META_FILE).read_text()), path, expected=self.task_ids)
-        return CheckpointPolicy(agent, self.task_ids)
+
+def load_task_agent(path, task_ids: Sequence[str], device: str = "cpu"):
+    """The policy (``policies.Agent``) of a checkpoint (folder, or root's ``latest``), verified, and
+    refused with ``CheckpointError`` when it records another task order than ``task_ids``."""
+    from policies.checkpoint import META_FILE, load_agent, resolve_checkpoint_dir
+
+    path = resolve_checkpoint_dir(path)
+    agent = load_agent(path, device=device)  # verifies the files, meta.json included
+    checkpoint_task_ids(json.loads((path / META_FILE).read_text()), path, expected=task_ids)
+    return agent
 
 
 def checkpoint_task_ids(meta: Mapping[str, Any], path, expected: Sequence[str] = ()) -> list[str] | None:

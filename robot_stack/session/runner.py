@@ -219,18 +219,19 @@ class Session:
         return self._pretrain_into(run_dir, self.paths.bc_policy, self.bc_spec(), self.cfg.bc_init_updates, "BC policy")
 
     def _link_pretrained(self) -> None:
-        """A real robot starts from a given checkpoint: copy it in as version 1 unless versions exist."""
-        import shutil
+        """A real robot starts from a given checkpoint: copy it in (verified, renumbered as this run's
+        first version) unless versions exist. One trained with another task order is refused here,
+        at start, rather than by the actor, which would then have no policy to run."""
+        from policies.checkpoint import CheckpointManager, load_checkpoint
 
-        from policies.checkpoint import CheckpointManager, resolve_checkpoint_dir
+        from robot_stack.session.adapters import checkpoint_task_ids
 
         manager = CheckpointManager(self.paths.checkpoints)
         if manager.latest_version() is None:
-            src = resolve_checkpoint_dir(self.cfg.pretrained)
-            dst = manager.path(1)
-            shutil.copytree(src, dst)
-            (self.paths.checkpoints / "latest").write_text(dst.name)
-            self.log(f"pre-trained policy {src} -> {dst}")
+            source = load_checkpoint(self.cfg.pretrained, with_optimizer=False)
+            checkpoint_task_ids(source.meta, source.path, expected=self.policy.task_ids)
+            dst = manager.adopt(source.path)
+            self.log(f"pre-trained policy {self.cfg.pretrained} -> {dst}")
 
     # -- the graph --------------------------------------------------------------------------
     def graph(self) -> dict:

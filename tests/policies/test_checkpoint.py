@@ -126,6 +126,46 @@ def test_bc_checkpoint_and_kind_mismatch(tmp_path):
         mgr.restore(CalQLLearner(small_config()))
 
 
+def test_adopt_copies_a_verified_checkpoint_in_as_this_roots_version(trained, tmp_path, monkeypatch):
+    import policies.checkpoint as checkpoint
+
+    learner, mgr, _ = trained
+    for _ in range(2):
+        mgr.save(learner, extra={"task_ids": ["a", "b"]})
+    run = CheckpointManager(tmp_path / "run")
+    path = run.adopt(mgr.root)  # a root: its latest, v3
+    assert path.name == "policy-000001" and run.latest_version() == 1
+    meta = json.loads((path / "meta.json").read_text())
+    assert meta["version"] == 1 and meta["extra"]["task_ids"] == ["a", "b"]
+    assert meta["extra"]["adopted_from"] == {"path": str(mgr.path(3).resolve()), "version": 3}
+    assert load_agent(run.root).version == 1  # what an actor stamps on its steps is this run's number
+    restored = CalQLLearner(small_config(seed=7))
+    run.restore(restored)  # weights and optimiser state came along bit-exact
+    assert all(torch.equal(a, b) for a, b in zip(restored.actor.parameters(), learner.actor.parameters()))
+    assert run.adopt(mgr.path(2)).name == "policy-000002"
+    with pytest.raises(CheckpointError, match="already exists"):
+        run.adopt(mgr.path(2), version=2)
+
+    # A damaged source is refused before anything is written; a crash mid-copy leaves no version.
+    fresh = CheckpointManager(tmp_path / "fresh")
+    data = bytearray((mgr.path(3) / "optim.safetensors").read_bytes())
+    (mgr.path(2) / "optim.safetensors").write_bytes(bytes(data[:-5]))
+    with pytest.raises(CheckpointError, match="truncated"):
+        fresh.adopt(mgr.path(2))
+    assert fresh.versions() == [] and fresh.latest_version() is None
+    real_write = checkpoint._write_file
+    def crash_on_meta(path, data):
+        if path.name == "meta.json":
+            raise OSError("disk full")
+        real_write(path, data)
+    monkeypatch.setattr(checkpoint, "_write_file", crash_on_meta)
+    with pytest.raises(OSError, match="disk full"):
+        fresh.adopt(mgr.root)
+    assert fresh.versions() == [] and not list(fresh.root.iterdir())
+    monkeypatch.undo()
+    assert fresh.adopt(mgr.root).name == "policy-000001"  # and a retry succeeds
+
+
 @pytest.mark.parametrize("damage", ["flip", "truncate", "meta"])
 def test_corrupt_or_truncated_checkpoint_is_refused(trained, damage):
     _, mgr, path = trained

@@ -78,3 +78,39 @@ def test_the_bc_policy_does_not_depend_on_cal_ql_only_options(tmp_path):
     assert base.kind == "bc" and not base.init_from
     assert bc(cql_alpha=0.5, bc_weight=10.0, init_alpha=0.1, freeze_image_encoder=True) == base
     assert bc(batch_size=32) != base  # what BC itself uses still counts
+
+
+def real_arm_config(tmp_path, pretrained) -> SessionConfig:
+    return SessionConfig(run_dir=str(tmp_path / "run"), scene="", arm="widowx250", camera_driver="opencv", forward_task="a",
+                         forward_instruction="do a", backward_task="b", backward_instruction="undo a", pretrained=str(pretrained),
+                         reward=RewardSetup(classifier=str(tmp_path / "clf")))
+
+
+@pytest.mark.parametrize("order", [("a", "b"), ("b", "a")])
+def test_a_given_pretrained_policy_becomes_version_1_of_the_run_unless_trained_for_another_task_order(tmp_path, order):
+    """A lab's checkpoint (here v3 of its root) is copied in as v1, so the versions the actor stamps
+    and the learner numbers on from agree; one whose task order would swap "do a" and "undo a" is
+    refused before the session starts."""
+    from policies.calql import CalQLLearner
+    from policies.checkpoint import CheckpointError, CheckpointManager
+    from policies.config import EncoderConfig, LearnerConfig, NetworkConfig
+
+    from robot_stack.session.adapters import CheckpointWatcher
+
+    net = NetworkConfig(image_keys=("front",), state_dim=3, hidden_dims=(16,), num_tasks=2,
+                        encoder=EncoderConfig(image_size=16, channels=4, strides=(2, 1, 1, 1), feature_dim=4))
+    lab = CheckpointManager(tmp_path / "lab")
+    for _ in range(3):
+        lab.save(CalQLLearner(LearnerConfig(network=net, device="cpu", num_threads=1)), extra={"task_ids": list(order)})
+    session = Session(real_arm_config(tmp_path, lab.root), log=lambda s: None)
+    if order != ("a", "b"):
+        with pytest.raises(CheckpointError, match="trained with task ids"):
+            session.prepare()
+        assert CheckpointManager(session.checkpoints).versions() == []
+        return
+    session.prepare()
+    session.prepare()  # a resumed session keeps what it has
+    run = CheckpointManager(session.checkpoints)
+    assert run.versions() == [1] and run.latest_version() == 1
+    policy = CheckpointWatcher(session.checkpoints, session.policy.task_ids).load_latest()
+    assert policy is not None and policy.version == 1
