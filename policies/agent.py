@@ -74,8 +74,8 @@ class Agent:
         self.load_weights(fresh.encoder.state_dict(), fresh.actor.state_dict(), fresh.version)
         return True
 
-    @torch.inference_mode()
-    def act(self, obs: Mapping, deterministic: bool = False) -> np.ndarray:
+    def _features(self, obs: Mapping) -> tuple[torch.Tensor, bool]:
+        """(features (B, F), whether ``obs`` came without a batch axis); checks sizes and task ids."""
         net = self.config.network
         image, state, task, unbatched = observation_to_batch(obs, net.image_keys, net.state_dim, self.device)
         if image is not None:
@@ -85,24 +85,49 @@ class Agent:
         if int(task.max()) >= net.num_tasks or int(task.min()) < 0:
             raise ValueError(f"task id {task.tolist()} out of range [0, {net.num_tasks})")
         pixels = to_pixels(image, self.config.channels_last) if image is not None else None
-        feats = self.encoder(pixels, state, task)
+        return self.encoder(pixels, state, task), unbatched
+
+    @torch.inference_mode()
+    def act(self, obs: Mapping, deterministic: bool = False) -> np.ndarray:
+        feats, unbatched = self._features(obs)
         if deterministic and self.best_of > 1:
             action = self._best_by_q(feats, self.best_of)
         elif deterministic:
             action = self.actor.mode(feats)
         else:
             action, _ = self.actor.sample(feats)
-        out = action.float().cpu().numpy()
-        if not np.isfinite(out).all():
-            raise FloatingPointError("policy produced a non-finite action; refusing to return it")
-        out = np.clip(out, -1.0, 1.0).astype(np.float32)
+        out = _safe_actions(action)
         return out[0] if unbatched else out
+
+    @torch.inference_mode()
+    def scored_candidates(self, obs: Mapping, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The actor's mode and ``k`` samples at one observation (no batch axis), clipped to
+        [-1, 1] as ``act`` returns them, with the critic's min-Q of each: actions (k + 1, A)
+        float32 (row 0 the mode) and Q (k + 1,) float32. Needs ``critic``."""
+        feats, unbatched = self._features(obs)
+        if not unbatched:
+            raise ValueError("scored_candidates takes one observation, without a batch axis")
+        candidates, q = self._candidates(feats, k)
+        return _safe_actions(candidates[0]), q[0].float().cpu().numpy()
+
+    def _candidates(self, feats: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per state the mode and ``k`` samples (B, k + 1, A), and their min-Q over the ensemble (B, k + 1)."""
+        if self.critic is None:
+            raise ValueError("scoring actions by Q (best_of, scored_candidates) needs a critic (a learner's agent); "
+                             "a checkpoint's agent has none")
+        samples, _ = self.actor.sample(feats, k)  # (B, k, A)
+        candidates = torch.cat([self.actor.mode(feats).unsqueeze(1), samples], dim=1)  # (B, k + 1, A)
+        return candidates, self.critic(feats, candidates).min(dim=0).values
 
     def _best_by_q(self, feats: torch.Tensor, k: int) -> torch.Tensor:
         """(B, A): per state, the action among the mode and ``k`` samples with the highest min-Q."""
-        if self.critic is None:
-            raise ValueError("best_of needs a critic (a learner's agent); a checkpoint's agent has none")
-        samples, _ = self.actor.sample(feats, k)  # (B, k, A)
-        candidates = torch.cat([self.actor.mode(feats).unsqueeze(1), samples], dim=1)  # (B, k + 1, A)
-        q = self.critic(feats, candidates).min(dim=0).values  # (B, k + 1)
+        candidates, q = self._candidates(feats, k)
         return candidates[torch.arange(len(candidates), device=feats.device), q.argmax(dim=1)]
+
+
+def _safe_actions(action: torch.Tensor) -> np.ndarray:
+    """(..., A) tensor -> float32 array in [-1, 1]; raises rather than return a non-finite action."""
+    out = action.float().cpu().numpy()
+    if not np.isfinite(out).all():
+        raise FloatingPointError("policy produced a non-finite action; refusing to return it")
+    return np.clip(out, -1.0, 1.0).astype(np.float32)

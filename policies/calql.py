@@ -203,10 +203,14 @@ class CalQLLearner(Learner):
         No augmentation; the TD target is the training one (a' ~ pi(s'), the config's floor/cap).
         Kinds, for 0/1 success rewards (a failed episode's return-to-go is 0): ``terminal`` (the
         success step), ``to_success`` (earlier steps of successful episodes), ``failed``. Keys:
-        ``q/data|mode|random`` (means), ``gap/data_minus_mode|random``, ``corr/q_mc``, and per kind
-        ``n/K``, ``q/K``, ``mc/K``, ``td_mse/K``, ``q_mc_mse/K`` (absent kinds are left out).
-        A ``gap/data_minus_random`` far above the return range (CQL's push-down) means the actor's
-        Q-gradient mostly says "stay near the data"; ``td_mse`` near var(mc) means Q fits nothing.
+        ``q/data|mode|random`` (means), ``gap/data_minus_mode|random``, ``corr/q_mc``,
+        ``q/sample_spread`` (per state, the std of Q over ``random_actions`` samples of the actor;
+        mean over states), and per kind ``n/K``, ``q/K``, ``mc/K``, ``td_mse/K``, ``q_mc_mse/K``
+        (absent kinds are left out). A ``gap/data_minus_random`` far above the return range (CQL's
+        push-down) means the actor's Q-gradient mostly says "stay near the data"; ``td_mse`` near
+        var(mc) means Q fits nothing; a ``q/sample_spread`` that is a sizeable part of the return
+        range, among actions the actor finds alike, is what a pick by Q (and the actor's gradient)
+        follows, and unless the critic ranks them, that is noise.
         """
         c = self.config.calql
         cuda = [self.device.index or 0] if self.device.type == "cuda" else []
@@ -219,12 +223,15 @@ class CalQLLearner(Learner):
             q_mode = self.q_net.critic(f, self.actor.mode(f).unsqueeze(1)).squeeze(-1).min(dim=0).values
             rand_a = torch.rand(tb.action.shape[0], random_actions, tb.action.shape[1], device=self.device) * 2 - 1
             q_rand = self.q_net.critic(f, rand_a).min(dim=0).values.mean(-1)  # (B,) mean over the random actions
+            own_a, _ = self.actor.sample(f, random_actions)  # (B, K, A)
+            q_spread = self.q_net.critic(f, own_a).min(dim=0).values.std(dim=-1)  # (B,) over the actor's own samples
             next_a, _ = self.actor.sample(nf)
             next_q = self.target_critic(nf, next_a.unsqueeze(1)).squeeze(-1)
             y = td_target(tb.reward, tb.done, next_q, c.gamma, q_max=c.q_max, q_min=0.0 if c.floor_targets else None)
         mc = tb.mc_return.float()
         report = {"q/data": q_data.mean(), "q/mode": q_mode.mean(), "q/random": q_rand.mean(),
-                  "gap/data_minus_mode": (q_data - q_mode).mean(), "gap/data_minus_random": (q_data - q_rand).mean()}
+                  "gap/data_minus_mode": (q_data - q_mode).mean(), "gap/data_minus_random": (q_data - q_rand).mean(),
+                  "q/sample_spread": q_spread.mean()}
         if mc.std() > 0 and q_data.std() > 0:
             report["corr/q_mc"] = torch.corrcoef(torch.stack([q_data, mc]))[0, 1]
         kinds = {"terminal": tb.done > 0, "to_success": (mc > 0) & (tb.done == 0), "failed": mc <= 0}

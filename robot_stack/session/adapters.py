@@ -94,12 +94,21 @@ class CheckpointPolicy:
 
     def act(self, images: dict[str, np.ndarray], proprio: np.ndarray, task_id: str, deterministic: bool) -> np.ndarray:
         """images {camera: (H, W, 3) uint8}, proprio (S,) -> action (7,) float32 in [-1, 1]."""
+        return self.agent.act(self._observation(images, proprio, task_id), deterministic=deterministic)
+
+    def _observation(self, images: dict[str, np.ndarray], proprio: np.ndarray, task_id: str) -> dict:
         if task_id not in self.task_index:
             raise KeyError(f"policy knows tasks {sorted(self.task_index)}, not {task_id!r}")
         obs = {"state": np.asarray(proprio, dtype=np.float32), "task": self.task_index[task_id]}
         if self.cameras:
             obs["image"] = {c: images[c] for c in self.cameras}
-        return self.agent.act(obs, deterministic=deterministic)
+        return obs
+
+    def scored_candidates(self, images: dict[str, np.ndarray], proprio: np.ndarray, task_id: str,
+                          k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The actor's mean action and ``k`` samples, (k + 1, 7) (row 0 the mean), with the
+        critic's Q of each, (k + 1,); needs an agent with a critic (``CalQLLearner.agent()``)."""
+        return self.agent.scored_candidates(self._observation(images, proprio, task_id), k)
 
 
 class CheckpointWatcher:

@@ -63,7 +63,7 @@ def test_calql_starts_from_a_bc_policy_and_refuses_one_that_does_not_fit(prior_s
     learner = build_learner(spec, config)
     before = {k: v.clone() for k, v in learner.q_net.critic.state_dict().items()}
     assert not torch.equal(learner.actor.net[0].weight, bc.actor.net[0].weight)  # fresh init differs
-    assert init_policy_from(learner, tmp_path / "bc") == 1
+    assert init_policy_from(learner, tmp_path / "bc", spec.task_ids) == 1
     for mine, theirs in ((learner.q_net.encoder, bc.encoder), (learner.actor, bc.actor)):
         for (name, a), b in zip(mine.state_dict().items(), theirs.state_dict().values()):
             assert torch.equal(a, b), name
@@ -75,6 +75,8 @@ def test_calql_starts_from_a_bc_policy_and_refuses_one_that_does_not_fit(prior_s
     wide = dataclasses.replace(spec, image_size=48)
     with pytest.raises(ValueError, match="does not fit this learner"):
         init_policy_from(build_learner(wide, learner_config(wide, config.network.state_dim)), tmp_path / "bc")
+    with pytest.raises(CheckpointError, match="trained with task ids"):  # "put in" would start from "take out"
+        init_policy_from(learner, tmp_path / "bc", tuple(reversed(spec.task_ids)))
     (tmp_path / "bc" / "policy-000001" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError):
         init_policy_from(learner, tmp_path / "bc")
@@ -200,7 +202,17 @@ def test_critic_report_cli_reads_a_calql_checkpoint_and_refuses_a_bc_one(prior_s
     assert main(args + rollouts) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["eval/task"] == spec.task_ids[0] and out["eval/episodes"] == 2
-    assert 0 <= out["eval/mean_success"] <= 1 and 0 <= out["eval/best_of_2_success"] <= 1
+    assert {k for k in out if k.startswith("eval/") and k.endswith("_success")} == {"eval/mean_success", "eval/sampled_success", "eval/best_of_2_success"}
+    assert all(0 <= out[k] <= 1 for k in out if k.startswith("eval/") and k.endswith("_success"))
+    # the branching probe alone: replaying the mean action from a saved state must end as the rollout did
+    branches = ["--eval-scene", "widowx250_cube_bowl", "--eval-episodes", "0", "--eval-horizon", "4",
+                "--branch-starts", "1", "--branch-every", "2", "--branch-candidates", "3"]
+    assert main(args + branches) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert not any(k.startswith("eval/") and k.endswith("_success") for k in out)
+    assert out["branch/states"] == 2 and out["branch/deterministic"] == 1.0
+    assert out["branch/all_succeed"] + out["branch/all_fail"] + out["branch/mixed"] == 2
+    assert main(args + branches[2:]) == 2 and "--branch-starts needs --eval-scene" in capsys.readouterr().err
     assert main(args + ["--eval-scene", "kitchen"]) == 2 and "unknown --eval-scene" in capsys.readouterr().err
     assert main(args[:3]) == 2 and "give --run" in capsys.readouterr().err
     assert main(args + ["--task-ids", "open_drawer"]) == 2 and "trained with task ids" in capsys.readouterr().err

@@ -99,3 +99,13 @@ def test_best_of_picks_the_action_the_critic_prefers_and_needs_a_critic():
     assert np.abs(best).max() <= 1 and not np.allclose(agent.act(obs), best)  # sampling is not affected
     learner = CalQLLearner(tiny_config())
     assert learner.agent().critic is learner.q_net.critic  # a learner's agent carries its critic
+    # one observation's candidates, scored: row 0 is what act() returns, Q is the critic's
+    one = {"image": obs["image"][0], "state": obs["state"][0], "task": 1}
+    actions, q = agent.scored_candidates(one, 5)
+    assert actions.shape == (6, 7) and q.shape == (6,) and np.abs(actions).max() <= 1
+    agent.best_of = 0
+    np.testing.assert_allclose(actions[0], agent.act(one, deterministic=True), atol=1e-6)
+    np.testing.assert_allclose(q, -((actions - target) ** 2).sum(-1), atol=1e-5)  # min over the two heads
+    assert len({tuple(a) for a in actions}) == 6
+    with pytest.raises(ValueError, match="without a batch axis"):
+        agent.scored_candidates(obs, 5)

@@ -301,5 +301,8 @@ def test_critic_report_sorts_transitions_and_shows_cqls_push_down_on_random_acti
         assert r["mc/terminal"] == pytest.approx(1.0) and r["mc/failed"] == 0.0
         assert all(np.isfinite(v) for v in r.values())
         assert r == learner.critic_report(batch)  # seeded: the same batch gives the same report
+        assert r["q/sample_spread"] > 1e-3
+        learner.actor.log_std_min = learner.actor.log_std_max = -12.0  # a near-deterministic actor: alike samples
+        assert learner.critic_report(batch)["q/sample_spread"] < 1e-3 * r["q/sample_spread"]
     gaps = {a: r["gap/data_minus_random"] for a, r in reports.items()}
     assert gaps[5.0] > gaps[0.0] + 0.5, gaps
