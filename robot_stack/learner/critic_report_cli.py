@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--best-of", type=int, default=16, help="actions sampled per step for the pick by Q (default: 16)")
     parser.add_argument("--branch-starts", type=int, default=0, help="with --eval-scene: from this many starts, branch "
                         "the simulator along the mean rollout and try the mean and samples once each, so the ground "
-                        "truth says which succeed and whether Q knows (default: 0, off; 12 takes ~10 min on 2 cores)")
+                        "truth says which succeed and whether Q knows (default: 0, off; 50 take ~6 min on 2 cores)")
     parser.add_argument("--branch-every", type=int, default=8, help="steps between branch points (default: 8)")
     parser.add_argument("--branch-candidates", type=int, default=8, help="actions tried per branch point, the mean "
                         "and samples (default: 8)")
