@@ -25,7 +25,9 @@ backward_success_finetuned, bc_baseline_success, online_steps, updates, policy_v
 forward_success_by_version, forward_online_success_by_block (training forward episodes that
 succeeded, per block of ``--block-episodes``), stopped_by (SIGTERM or SIGINT when a signal ended
 the online phase early: the bench then still scores the versions saved so far; a second signal
-ends the process), plus timings and settings.
+ends the process), plus timings and settings. ``--out-dir`` also gets the session.json it trained
+with (the source's, with this run's update-to-data ratio and learner overrides), so
+``robot-stack critic-report --run OUT`` inspects its critics.
 
     python bench/finetune_episodic.py --from runs/sim-widowx250 --out-dir /tmp/episodic --online-steps 30000
 """
@@ -33,6 +35,7 @@ ends the process), plus timings and settings.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pathlib
 import shutil
@@ -120,14 +123,21 @@ def main(argv=None) -> int:
     from robot_stack.learner.replay_loader import ReplayLoaderConfig
     from robot_stack.learner.service import LearnerService, LearnerServiceConfig
     from robot_stack.session.adapters import CheckpointWatcher
-    from robot_stack.session.runner import Session
+    from robot_stack.config import to_flat_dict
+    from robot_stack.session.runner import Session, SessionPaths
+    from robot_stack.session.stages import write_json_atomic
     from robot_stack.store import EpisodeStore
 
     out = pathlib.Path(args.out_dir)
     cfg, src = copy_prepared(pathlib.Path(args.source), out)
+    utd = cfg.utd_ratio if args.utd_ratio < 0 else args.utd_ratio
+    # What this run trained with, in the copy's session.json: `robot-stack critic-report --run OUT`
+    # (and anyone reading the directory later) then sees this run, not its source.
+    cfg = dataclasses.replace(cfg, utd_ratio=utd, learner_overrides=json.dumps(args.learner_overrides)
+                              if args.learner_overrides else cfg.learner_overrides)
+    write_json_atomic(SessionPaths(out).config, to_flat_dict(cfg))
     session = Session(cfg, log=log)
     fwd, bwd = session.forward, session.backward
-    utd = cfg.utd_ratio if args.utd_ratio < 0 else args.utd_ratio
     store = EpisodeStore.create(session.paths.store)
     service = LearnerService(LearnerServiceConfig(
         store=str(session.paths.store), checkpoints=str(session.paths.checkpoints), utd_ratio=utd,

@@ -24,7 +24,7 @@ def bench(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=600)
 
 
-def test_finetune_episodic_trains_a_copy_and_reports_the_curve(prepared, tmp_path):
+def test_finetune_episodic_trains_a_copy_and_reports_the_curve(prepared, tmp_path, capsys):
     source_versions = CheckpointManager(prepared / "checkpoints").versions()
     source_episodes = len(EpisodeStore.open(prepared / "episodes.zarr", read_only=True).episodes())
     out_dir = tmp_path / "episodic"
@@ -67,6 +67,15 @@ def test_finetune_episodic_trains_a_copy_and_reports_the_curve(prepared, tmp_pat
             forward_truth.append(truth)
     blocks = [round(float(np.mean(forward_truth[i:i + 2])), 2) for i in range(0, len(forward_truth), 2)]
     assert result["forward_online_success_by_block"] == blocks
+
+    # the out dir records what it trained with, so critic-report can read it as a run directory
+    from robot_stack.cli import main
+
+    trained = load_session_config(out_dir)
+    assert json.loads(trained.learner_overrides) == {"calql.alpha_lr": 0} and trained.run_dir == str(out_dir)
+    assert main(["critic-report", "--run", str(out_dir), "--samples", "32"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["version"] == result["policy_version_finetuned"] and report["transitions"]["online"] > 0
 
     # the source run directory was only read
     assert CheckpointManager(prepared / "checkpoints").versions() == source_versions
