@@ -51,12 +51,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--branch-every", type=int, default=8, help="steps between branch points (default: 8)")
     parser.add_argument("--branch-candidates", type=int, default=8, help="actions tried per branch point, the mean "
                         "and samples (default: 8)")
+    parser.add_argument("--branch-continuations", type=int, default=1, help="1: the mean action finishes each try "
+                        "(exact, deterministic); R > 1: the stochastic policy finishes it R times, giving each "
+                        "candidate's success rate, Q's own meaning (R times slower; default: 1)")
 
 
 def critic_report(store, checkpoints: str, version: int = 0, task_ids: tuple[str, ...] = (), robots: tuple[str, ...] = (),
                   samples: int = 2048, seed: int = 0, eval_scene: str = "", eval_task: str = "", best_of: int = 16,
                   eval_episodes: int = 100, eval_horizon: int = 60, branch_starts: int = 0, branch_every: int = 8,
-                  branch_candidates: int = 8) -> dict:
+                  branch_candidates: int = 8, branch_continuations: int = 1) -> dict:
     """The critic report of a Cal-QL checkpoint on ``samples`` transitions of ``store``.
 
     ``task_ids`` (the policy's task-index order; empty: those the checkpoint records, else
@@ -99,8 +102,9 @@ def critic_report(store, checkpoints: str, version: int = 0, task_ids: tuple[str
         _check_rollouts(eval_scene, eval_task, spec.task_ids, best_of, eval_episodes, eval_horizon)
     if branch_starts and not eval_scene:
         raise ValueError("--branch-starts needs --eval-scene")
-    if branch_starts < 0 or branch_every < 1 or branch_candidates < 2:
-        raise ValueError("--branch-starts must be >= 0, --branch-every >= 1 and --branch-candidates >= 2")
+    if branch_starts < 0 or branch_every < 1 or branch_candidates < 2 or branch_continuations < 1:
+        raise ValueError("--branch-starts must be >= 0, --branch-every and --branch-continuations >= 1 "
+                         "and --branch-candidates >= 2")
     loader = ReplayLoader(store, loader_config(spec, config, ReplayLoaderConfig(robots=tuple(robots))))
     loader.load_new()
     sizes = loader.sizes()
@@ -119,7 +123,8 @@ def critic_report(store, checkpoints: str, version: int = 0, task_ids: tuple[str
         agent = learner.agent()  # best_of 0: the mean action is the actor's mode
         out.update(branch_in_sim(CheckpointPolicy(agent, spec.task_ids), eval_scene, eval_task, branch_starts,
                                  branch_candidates, branch_every, image_size=net.encoder.image_size,
-                                 cameras=tuple(net.image_keys), horizon=eval_horizon, progress=True))
+                                 cameras=tuple(net.image_keys), horizon=eval_horizon,
+                                 continuations=branch_continuations, progress=True))
     return out
 
 
@@ -174,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         store = EpisodeStore.open(store_url, read_only=True)
         out = critic_report(store, checkpoints, args.version, task_ids, split(args.robots), args.samples, args.seed,
                             args.eval_scene, args.eval_task, args.best_of, args.eval_episodes, args.eval_horizon,
-                            args.branch_starts, args.branch_every, args.branch_candidates)
+                            args.branch_starts, args.branch_every, args.branch_candidates, args.branch_continuations)
     except (StoreError, CheckpointError, ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from exc
     print(json.dumps(out, indent=2))

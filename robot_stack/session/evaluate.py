@@ -43,34 +43,40 @@ def evaluate_in_sim(policy, scene_name: str, task_id: str, episodes: int = 10, s
 
 def branch_in_sim(policy, scene_name: str, task_id: str, starts: int = 12, candidates: int = 8, every: int = 8,
                   seed: int = 1000, image_size: int = 64, cameras: tuple[str, ...] = ("front",), horizon: int = 0,
-                  progress: bool = False) -> dict:
+                  continuations: int = 1, progress: bool = False) -> dict:
     """Does the critic know which of the actor's own actions succeed? Ground truth by branching.
 
     From ``starts`` of ``evaluate_in_sim``'s starts (same seed, same order), the actor's mean action
     runs to the horizon; every ``every`` steps its state is saved. From each saved state, each of
-    the mean and ``candidates - 1`` samples (``policy.scored_candidates``) is applied once and
-    the mean continues to the horizon: a deterministic simulator then says which of them succeed.
+    the mean and ``candidates - 1`` samples (``policy.scored_candidates``) is applied once, then
+    the episode finishes: with ``continuations`` 1, by the mean action (a deterministic simulator
+    then says exactly which candidates succeed); with more, by the stochastic policy that many
+    times (each candidate's success rate under the policy that would follow it: Q's own meaning).
+    The replay check always finishes the mean candidate with the mean action once.
     policy: ``act`` as in ``evaluate_in_sim``, plus ``scored_candidates(images, proprio, task_id,
     k) -> (actions (k + 1, 7), q (k + 1,))``, row 0 the mean action. Returns ``summarize_branches``
     of the branch states.
     """
     from hardware.sim.scenes import make_scene
 
-    if starts < 1 or candidates < 2 or every < 1:
-        raise ValueError(f"starts must be >= 1, candidates >= 2 and every >= 1; got {starts}, {candidates}, {every}")
+    if starts < 1 or candidates < 2 or every < 1 or continuations < 1:
+        raise ValueError("starts, every and continuations must be >= 1 and candidates >= 2; "
+                         f"got {starts}, {every}, {continuations}, {candidates}")
     scene = make_scene(scene_name, seed=seed, image_size=image_size, cameras=cameras)
     rng = np.random.default_rng(seed)
     horizon = horizon or scene.max_episode_steps
 
-    def mean_action() -> np.ndarray:
-        return np.asarray(policy.act(scene.images(), scene.proprio(), task_id, True), dtype=np.float32)
-
-    def mean_to_horizon(t0: int) -> bool:
+    def finish(t0: int, deterministic: bool) -> bool:
         for _ in range(t0, horizon):
             if scene.success(task_id):
                 return True
-            scene.step(mean_action())
+            scene.step(np.asarray(policy.act(scene.images(), scene.proprio(), task_id, deterministic), dtype=np.float32))
         return scene.success(task_id)
+
+    def after(state: np.ndarray, action: np.ndarray, t: int, deterministic: bool) -> bool:
+        scene.set_state(state)
+        scene.step(np.asarray(action, dtype=np.float32))
+        return finish(t + 1, deterministic)
 
     rows = []
     try:
@@ -82,46 +88,62 @@ def branch_in_sim(policy, scene_name: str, task_id: str, starts: int = 12, candi
                     break
                 if t % every == 0:
                     saved.append((t, scene.state()))
-                scene.step(mean_action())
+                scene.step(np.asarray(policy.act(scene.images(), scene.proprio(), task_id, True), dtype=np.float32))
             rollout_success = scene.success(task_id)
             for t, state in saved:
                 scene.set_state(state)
                 actions, q = policy.scored_candidates(scene.images(), scene.proprio(), task_id, candidates - 1)
-                outcomes = []
-                for action in actions:
-                    scene.set_state(state)
-                    scene.step(np.asarray(action, dtype=np.float32))
-                    outcomes.append(mean_to_horizon(t + 1))
-                rows.append({"rollout_success": rollout_success, "outcomes": outcomes, "q": [float(x) for x in q]})
+                if continuations == 1:
+                    rates = [float(after(state, a, t, True)) for a in actions]
+                    replay = bool(rates[0])
+                else:
+                    rates = [float(np.mean([after(state, a, t, False) for _ in range(continuations)])) for a in actions]
+                    replay = after(state, actions[0], t, True)
+                rows.append({"rollout_success": rollout_success, "replay_success": replay, "outcomes": rates,
+                             "q": [float(x) for x in q]})
     finally:
         scene.close()
-    return summarize_branches(rows)
+    return summarize_branches(rows, continuations)
 
 
-def summarize_branches(rows: list[dict]) -> dict:
-    """What ``branch_in_sim``'s branch states say, from rows {"rollout_success": bool, "outcomes":
-    [bool] * K (row 0 the mean action), "q": [float] * K}.
+def summarize_branches(rows: list[dict], continuations: int = 1) -> dict:
+    """What ``branch_in_sim``'s branch states say, from rows {"rollout_success": bool,
+    "replay_success": bool, "outcomes": [success rate over ``continuations``] * K (row 0 the mean
+    action), "q": [float] * K}.
 
     ``branch/deterministic``: the share of states where the mean action, replayed from the saved
-    state, ended as the rollout did (below 1: the simulator does not replay, and nothing else here
-    can be trusted). ``branch/mixed``: states where one action decides the outcome (some
-    candidates succeed, some fail); only there can a critic's ranking matter. Over the mixed
-    states: ``branch/pick_success`` (the candidate of highest Q succeeds), ``branch/chance``
-    (a random candidate does), ``branch/mean_success`` (the mean action does), and
-    ``branch/q_gap`` (mean Q of the succeeding candidates minus that of the failing ones). A critic
-    that can teach its actor picks well above chance and has a positive gap; these are None
-    without mixed states.
+    state and finished by the mean, ended as the rollout did (below 1: the simulator does not
+    replay, and nothing else here can be trusted). ``branch/mixed``: states where the outcomes are
+    neither all success nor all failure; only there can a critic's ranking matter. Over the mixed states: ``branch/pick_success`` (of the candidate of
+    highest Q), ``branch/chance`` (of a random candidate), ``branch/mean_success`` (of the mean
+    action) and ``branch/q_corr`` (per state, the correlation of Q with the outcomes). With one
+    continuation also ``branch/q_gap`` (mean Q of the succeeding candidates minus that of the
+    failing ones); with more, ``branch/excess_var``: how much the candidates' true success
+    probabilities differ, beyond what ``continuations`` coin flips add to their rates (an unbiased
+    estimate of their variance across candidates): above 0, the actions differ in expected
+    outcome, which is what Q should learn. A critic that can
+    teach its actor picks well above chance; these are None without mixed states.
     """
-    mixed = [r for r in rows if 0 < sum(r["outcomes"]) < len(r["outcomes"])]
-    out = {"branch/states": len(rows), "branch/mixed": len(mixed),
-           "branch/deterministic": float(np.mean([r["outcomes"][0] == r["rollout_success"] for r in rows])) if rows else None,
-           "branch/all_succeed": sum(all(r["outcomes"]) for r in rows), "branch/all_fail": sum(not any(r["outcomes"]) for r in rows)}
+    won = [np.asarray(r["outcomes"], float) for r in rows]
+    mixed = [i for i, w in enumerate(won) if w.max() > 0 and w.min() < 1]
+    out = {"branch/states": len(rows), "branch/mixed": len(mixed), "branch/continuations": continuations,
+           "branch/deterministic": float(np.mean([r["replay_success"] == r["rollout_success"] for r in rows])) if rows else None,
+           "branch/all_succeed": sum(bool(w.min() == 1) for w in won), "branch/all_fail": sum(bool(w.max() == 0) for w in won)}
+    keys = ("branch/pick_success", "branch/chance", "branch/mean_success", "branch/q_corr",
+            "branch/q_gap" if continuations == 1 else "branch/excess_var")
     if not mixed:
-        return {**out, "branch/pick_success": None, "branch/chance": None, "branch/mean_success": None, "branch/q_gap": None}
-    won = [np.asarray(r["outcomes"], bool) for r in mixed]
-    q = [np.asarray(r["q"], float) for r in mixed]
-    return {**out,
-            "branch/pick_success": float(np.mean([w[int(np.argmax(v))] for w, v in zip(won, q)])),
-            "branch/chance": float(np.mean([w.mean() for w in won])),
-            "branch/mean_success": float(np.mean([w[0] for w in won])),
-            "branch/q_gap": float(np.mean([v[w].mean() - v[~w].mean() for w, v in zip(won, q)]))}
+        return {**out, **dict.fromkeys(keys)}
+    w = [won[i] for i in mixed]
+    q = [np.asarray(rows[i]["q"], float) for i in mixed]
+    corr = [np.corrcoef(a, b)[0, 1] for a, b in zip(w, q) if a.std() > 0 and b.std() > 0]
+    out.update({"branch/pick_success": float(np.mean([a[int(np.argmax(b))] for a, b in zip(w, q)])),
+                "branch/chance": float(np.mean([a.mean() for a in w])),
+                "branch/mean_success": float(np.mean([a[0] for a in w])),
+                "branch/q_corr": float(np.mean(corr)) if corr else None})
+    if continuations == 1:
+        out["branch/q_gap"] = float(np.mean([b[a > 0.5].mean() - b[a <= 0.5].mean() for a, b in zip(w, q)]))
+    else:
+        # unbiased: E[r(1-r)] = p(1-p)(1 - 1/R) for a rate r of R flips, so the flips' own variance
+        # p(1-p)/R is estimated by r(1-r)/(R-1)
+        out["branch/excess_var"] = float(np.mean([a.var(ddof=1) - (a * (1 - a)).mean() / (continuations - 1) for a in w]))
+    return out

@@ -212,6 +212,10 @@ def test_critic_report_cli_reads_a_calql_checkpoint_and_refuses_a_bc_one(prior_s
     assert not any(k.startswith("eval/") and k.endswith("_success") for k in out)
     assert out["branch/states"] == 2 and out["branch/deterministic"] == 1.0
     assert out["branch/all_succeed"] + out["branch/all_fail"] + out["branch/mixed"] == 2
+    assert main(args + branches + ["--branch-continuations", "2"]) == 0  # the stochastic policy finishes, twice
+    out = json.loads(capsys.readouterr().out)
+    assert out["branch/continuations"] == 2 and out["branch/states"] == 2 and out["branch/deterministic"] == 1.0
+    assert "branch/excess_var" in out and "branch/q_gap" not in out
     assert main(args + branches[2:]) == 2 and "--branch-starts needs --eval-scene" in capsys.readouterr().err
     assert main(args + ["--eval-scene", "kitchen"]) == 2 and "unknown --eval-scene" in capsys.readouterr().err
     assert main(args[:3]) == 2 and "give --run" in capsys.readouterr().err
