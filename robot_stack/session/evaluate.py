@@ -114,15 +114,15 @@ def summarize_branches(rows: list[dict], continuations: int = 1) -> dict:
     ``branch/deterministic``: the share of states where the mean action, replayed from the saved
     state and finished by the mean, ended as the rollout did (below 1: the simulator does not
     replay, and nothing else here can be trusted). ``branch/mixed``: states where the outcomes are
-    neither all success nor all failure; only there can a critic's ranking matter. Over the mixed states: ``branch/pick_success`` (of the candidate of
-    highest Q), ``branch/chance`` (of a random candidate), ``branch/mean_success`` (of the mean
-    action) and ``branch/q_corr`` (per state, the correlation of Q with the outcomes). With one
-    continuation also ``branch/q_gap`` (mean Q of the succeeding candidates minus that of the
-    failing ones); with more, ``branch/excess_var``: how much the candidates' true success
-    probabilities differ, beyond what ``continuations`` coin flips add to their rates (an unbiased
-    estimate of their variance across candidates): above 0, the actions differ in expected
-    outcome, which is what Q should learn. A critic that can
-    teach its actor picks well above chance; these are None without mixed states.
+    neither all success nor all failure; only there can a critic's ranking matter. Over the mixed
+    states: ``branch/pick_success`` (of the candidate of highest Q), ``branch/chance`` (of a
+    random candidate), ``branch/mean_success`` (of the mean action) and ``branch/q_corr`` (per
+    state, the correlation of Q with the outcomes). With one continuation also ``branch/q_gap``
+    (mean Q of the succeeding candidates minus that of the failing ones); with more,
+    ``branch/excess_var``: how much the candidates' true success probabilities differ, beyond what
+    ``continuations`` coin flips add to their rates (an unbiased estimate of their variance across
+    candidates): above 0, the actions differ in expected outcome, which is what Q should learn.
+    A critic that can teach its actor picks well above chance; these are None without mixed states.
     """
     won = [np.asarray(r["outcomes"], float) for r in rows]
     mixed = [i for i, w in enumerate(won) if w.max() > 0 and w.min() < 1]
