@@ -270,14 +270,15 @@ class CheckpointManager:
         either nothing or a whole version. Its meta.json is renumbered, since the version an actor
         stamps on its steps must be this root's; ``extra.adopted_from`` keeps where it came from.
         """
-        src = load_checkpoint(source, with_optimizer=True)  # raises CheckpointError on any damage
-        files = src.meta["files"]
-        model_bytes = _read_verified(src.path, MODEL_FILE, files[MODEL_FILE])
-        optim_bytes = _read_verified(src.path, OPTIM_FILE, files[OPTIM_FILE])
+        path, src_meta = read_meta(source)  # each check load_checkpoint makes, on bytes read once
+        files = src_meta.get("files", {})
+        model_bytes = _read_verified(path, MODEL_FILE, files.get(MODEL_FILE, {}))
+        optim_bytes = _read_verified(path, OPTIM_FILE, files.get(OPTIM_FILE, {}))
+        _parse(path, src_meta, model_bytes, optim_bytes)
         version = self._new_version(version)
-        adopted_from = {"path": str(src.path.resolve()), "version": src.version}
-        meta = {**src.meta, "version": version, "created_unix": time.time(),
-                "extra": {**(src.meta.get("extra") or {}), "adopted_from": adopted_from}}
+        adopted_from = {"path": str(path.resolve()), "version": int(src_meta["version"])}
+        meta = {**src_meta, "version": version, "created_unix": time.time(),
+                "extra": {**(src_meta.get("extra") or {}), "adopted_from": adopted_from}}
         return self._commit(meta, model_bytes, optim_bytes)
 
     def _new_version(self, version: int | None) -> int:
@@ -361,8 +362,9 @@ def _read_verified(path: pathlib.Path, name: str, info: Mapping) -> bytes:
     return data
 
 
-def load_checkpoint(path: str | os.PathLike, *, with_optimizer: bool = True) -> Checkpoint:
-    """Load a checkpoint folder (or a root, following ``latest``). Never unpickles."""
+def read_meta(path: str | os.PathLike) -> tuple[pathlib.Path, dict]:
+    """(the checkpoint folder, its parsed ``meta.json``) of a folder or a root (following
+    ``latest``); the format is checked, the weight files are not read (``load_checkpoint`` does)."""
     path = resolve_checkpoint_dir(path)
     meta_path = path / META_FILE
     if not meta_path.exists():
@@ -373,26 +375,42 @@ def load_checkpoint(path: str | os.PathLike, *, with_optimizer: bool = True) -> 
         raise CheckpointError(f"checkpoint metadata {meta_path} is corrupt: {e}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{meta_path} is not a {FORMAT} checkpoint (format={meta.get('format') if isinstance(meta, dict) else None!r})")
-    files = meta.get("files", {})
+    return path, meta
+
+
+def _parse(path: pathlib.Path, meta: Mapping, model_bytes: bytes, optim_bytes: bytes | None) -> tuple[dict, dict]:
+    """(model, optim) from verified file bytes (optim {} when ``optim_bytes`` is None)."""
     try:
-        model = unflatten_model(st_load(_read_verified(path, MODEL_FILE, files.get(MODEL_FILE, {}))), meta["modules"])
-        optim = {}
-        if with_optimizer:
-            optim = unflatten_optimizers(st_load(_read_verified(path, OPTIM_FILE, files.get(OPTIM_FILE, {}))), meta.get("optim", {}))
+        model = unflatten_model(st_load(model_bytes), meta["modules"])
+        optim = {} if optim_bytes is None else unflatten_optimizers(st_load(optim_bytes), meta.get("optim", {}))
     except CheckpointError:
         raise
     except Exception as e:  # safetensors header errors etc. on a file whose hash matched a bad write
         raise CheckpointError(f"checkpoint {path} could not be parsed: {e}") from None
+    return model, optim
+
+
+def load_checkpoint(path: str | os.PathLike, *, with_optimizer: bool = True) -> Checkpoint:
+    """Load a checkpoint folder (or a root, following ``latest``). Never unpickles."""
+    path, meta = read_meta(path)
+    files = meta.get("files", {})
+    model_bytes = _read_verified(path, MODEL_FILE, files.get(MODEL_FILE, {}))
+    optim_bytes = _read_verified(path, OPTIM_FILE, files.get(OPTIM_FILE, {})) if with_optimizer else None
+    model, optim = _parse(path, meta, model_bytes, optim_bytes)
     return Checkpoint(path=path, version=int(meta["version"]), meta=meta, model=model, optim=optim)
 
 
 def load_agent(path: str | os.PathLike, device="cpu"):
     """Build an ``Agent`` from a checkpoint (folder or root): networks from meta.json's config,
     weights from model.safetensors (optimiser state is not read)."""
+    return agent_from_checkpoint(load_checkpoint(path, with_optimizer=False), device)
+
+
+def agent_from_checkpoint(ckpt: Checkpoint, device="cpu"):
+    """An ``Agent`` from a loaded ``Checkpoint`` (for callers that also read its meta)."""
     from policies.agent import Agent
     from policies.config import LearnerConfig
 
-    ckpt = load_checkpoint(path, with_optimizer=False)
     if not ckpt.meta.get("config") or not ckpt.meta.get("agent_prefixes"):
         raise CheckpointError(f"checkpoint {ckpt.path} has no policy config/agent prefixes in meta.json")
     config = LearnerConfig.from_dict(ckpt.meta["config"])

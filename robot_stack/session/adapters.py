@@ -8,7 +8,6 @@ boundary.
 
 from __future__ import annotations
 
-import json
 import logging
 import pathlib
 from typing import Any, Mapping, Sequence
@@ -153,12 +152,11 @@ class CheckpointWatcher:
 def load_task_agent(path, task_ids: Sequence[str], device: str = "cpu"):
     """The policy (``policies.Agent``) of a checkpoint (folder, or root's ``latest``), verified, and
     refused with ``CheckpointError`` when it records another task order than ``task_ids``."""
-    from policies.checkpoint import META_FILE, load_agent, resolve_checkpoint_dir
+    from policies.checkpoint import agent_from_checkpoint, load_checkpoint
 
-    path = resolve_checkpoint_dir(path)
-    agent = load_agent(path, device=device)  # verifies the files, meta.json included
-    checkpoint_task_ids(json.loads((path / META_FILE).read_text()), path, expected=task_ids)
-    return agent
+    ckpt = load_checkpoint(path, with_optimizer=False)  # verifies the files, meta.json included
+    checkpoint_task_ids(ckpt.meta, ckpt.path, expected=task_ids)
+    return agent_from_checkpoint(ckpt, device)
 
 
 def checkpoint_task_ids(meta: Mapping[str, Any], path, expected: Sequence[str] = ()) -> list[str] | None:

@@ -222,15 +222,15 @@ class Session:
         """A real robot starts from a given checkpoint: copy it in (verified, renumbered as this run's
         first version) unless versions exist. One trained with another task order is refused here,
         at start, rather than by the actor, which would then have no policy to run."""
-        from policies.checkpoint import CheckpointManager, load_checkpoint
+        from policies.checkpoint import CheckpointManager, read_meta
 
         from robot_stack.session.adapters import checkpoint_task_ids
 
         manager = CheckpointManager(self.paths.checkpoints)
         if manager.latest_version() is None:
-            source = load_checkpoint(self.cfg.pretrained, with_optimizer=False)
-            checkpoint_task_ids(source.meta, source.path, expected=self.policy.task_ids)
-            dst = manager.adopt(source.path)
+            source, meta = read_meta(self.cfg.pretrained)
+            checkpoint_task_ids(meta, source, expected=self.policy.task_ids)
+            dst = manager.adopt(source)  # verifies the weights before it writes anything
             self.log(f"pre-trained policy {self.cfg.pretrained} -> {dst}")
 
     # -- the graph --------------------------------------------------------------------------
