@@ -12,8 +12,8 @@ Facts this code is built on (measured against trossen-arm-sim 0.2.3 with trossen
 - a dead controller surfaces as ``RuntimeError('Failed to read UDP message ...')`` within ~1 ms;
 - ``configure`` raises ``Failed to receive initial joint outputs`` when the TCP handshake worked
   but the first UDP replies missed the driver's 1 ms windows: seen against the simulator on a
-  loaded 2-core host, and a busy real controller link can do the same, so ``connect`` tries that
-  handshake again (``HANDSHAKE_ATTEMPTS``) before giving up;
+  loaded 2-core host, and a busy real controller link can do the same, so ``connect`` and the
+  recovery's reconfigure try that handshake again (``HANDSHAKE_ATTEMPTS``) before giving up;
 - the controller ports are fixed, so each instance needs its own IP (127.0.0.N in tests).
 """
 
@@ -66,20 +66,28 @@ class TrossenClient:
     # ---- lifecycle ------------------------------------------------------------------------------
     def connect(self) -> None:
         with self._lock:
-            for attempt in range(1, HANDSHAKE_ATTEMPTS + 1):
-                driver = ta.TrossenArmDriver()
-                try:
-                    driver.configure(ta.Model.wxai_v0, self.end_effector, self.host, True, self.connect_timeout_s)
-                    driver.set_all_modes(ta.Mode.position)
-                except _VENDOR_ERRORS as exc:
-                    _quiet_cleanup(driver)
-                    if _HANDSHAKE_MARKER in str(exc) and attempt < HANDSHAKE_ATTEMPTS:
-                        log.warning("WidowX AI at %s: UDP handshake missed (attempt %d of %d), trying again",
-                                    self.host, attempt, HANDSHAKE_ATTEMPTS)
-                        continue
-                    raise ArmConnectionError(f"cannot connect to WidowX AI controller at {self.host}: {exc}") from exc
-                self.driver = driver
+            driver = ta.TrossenArmDriver()
+            try:
+                self._configure(driver)
+            except _VENDOR_ERRORS as exc:
+                _quiet_cleanup(driver)
+                raise ArmConnectionError(f"cannot connect to WidowX AI controller at {self.host}: {exc}") from exc
+            self.driver = driver
+
+    def _configure(self, driver: ta.TrossenArmDriver) -> None:
+        """configure(clear_error) + position mode, tried again (after cleanup) while only the UDP
+        handshake is missed, up to ``HANDSHAKE_ATTEMPTS``; raises the vendor's last error."""
+        for attempt in range(1, HANDSHAKE_ATTEMPTS + 1):
+            try:
+                driver.configure(ta.Model.wxai_v0, self.end_effector, self.host, True, self.connect_timeout_s)
+                driver.set_all_modes(ta.Mode.position)
                 return
+            except _VENDOR_ERRORS as exc:
+                if _HANDSHAKE_MARKER not in str(exc) or attempt == HANDSHAKE_ATTEMPTS:
+                    raise
+                log.warning("WidowX AI at %s: UDP handshake missed (attempt %d of %d), trying again",
+                            self.host, attempt, HANDSHAKE_ATTEMPTS)
+                _quiet_cleanup(driver)
 
     def close(self) -> None:
         with self._lock:
@@ -101,8 +109,7 @@ class TrossenClient:
         driver = self._require()
         _quiet_cleanup(driver)
         try:
-            driver.configure(ta.Model.wxai_v0, self.end_effector, self.host, True, self.connect_timeout_s)
-            driver.set_all_modes(ta.Mode.position)
+            self._configure(driver)
         except _VENDOR_ERRORS as exc:
             self.driver = None
             raise ArmConnectionError(f"WidowX AI at {self.host}: reconfigure failed: {exc}") from exc
