@@ -123,8 +123,7 @@ class Session:
     def prepare(self) -> dict:
         """Prior data, classifier and pre-trained policy, each cached in the run directory."""
         self.paths.root.mkdir(parents=True, exist_ok=True)
-        if not self.paths.config.exists():
-            write_json_atomic(self.paths.config, to_flat_dict(self.cfg))
+        self._save_config()
         stages = []
         c = self.cfg
         if c.scene:
@@ -149,6 +148,21 @@ class Session:
             stages.append(Stage("pretrain", {"policy": dataclasses.asdict(self.policy), "updates": c.pretrain_updates},
                                 self._pretrain, f"pre-train {self.policy.kind} offline", needs=("collect_prior", "pretrain_bc")))
         return run_stages(self.paths.root, stages, self.log)
+
+    def _save_config(self) -> None:
+        """Write session.json; a resume with other settings rewrites it (and says what changed), so
+        the next plain ``--resume`` continues with what this one ran, not the first start's."""
+        current = json.loads(json.dumps(to_flat_dict(self.cfg)))
+        path = self.paths.config
+        saved = json.loads(path.read_text()) if path.exists() else None
+        if saved == current:
+            return
+        write_json_atomic(path, current)
+        if saved is not None:
+            changed = sorted(k for k in saved.keys() | current.keys() if k != "run_dir" and saved.get(k) != current.get(k))
+            if changed:
+                self.log("session.json: saved the new settings " + ", ".join(
+                    f"{k} {saved.get(k)!r} -> {current.get(k)!r}" for k in changed))
 
     def _fine_tuned_version(self) -> int | None:
         """The newest policy version if the learner has published any after pre-training."""

@@ -80,6 +80,20 @@ def test_the_bc_policy_does_not_depend_on_cal_ql_only_options(tmp_path):
     assert bc(batch_size=32) != base  # what BC itself uses still counts
 
 
+def lab_checkpoints(tmp_path, task_ids, versions: int = 1):
+    """A lab's checkpoint root holding ``versions`` tiny Cal-QL policies for ``task_ids``."""
+    from policies.calql import CalQLLearner
+    from policies.checkpoint import CheckpointManager
+    from policies.config import EncoderConfig, LearnerConfig, NetworkConfig
+
+    net = NetworkConfig(image_keys=("front",), state_dim=3, hidden_dims=(16,), num_tasks=2,
+                        encoder=EncoderConfig(image_size=16, channels=4, strides=(2, 1, 1, 1), feature_dim=4))
+    lab = CheckpointManager(tmp_path / "lab")
+    for _ in range(versions):
+        lab.save(CalQLLearner(LearnerConfig(network=net, device="cpu", num_threads=1)), extra={"task_ids": list(task_ids)})
+    return lab.root
+
+
 def real_arm_config(tmp_path, pretrained) -> SessionConfig:
     return SessionConfig(run_dir=str(tmp_path / "run"), scene="", arm="widowx250", camera_driver="opencv", forward_task="a",
                          forward_instruction="do a", backward_task="b", backward_instruction="undo a", pretrained=str(pretrained),
@@ -91,18 +105,11 @@ def test_a_given_pretrained_policy_becomes_version_1_of_the_run_unless_trained_f
     """A lab's checkpoint (here v3 of its root) is copied in as v1, so the versions the actor stamps
     and the learner numbers on from agree; one whose task order would swap "do a" and "undo a" is
     refused before the session starts."""
-    from policies.calql import CalQLLearner
     from policies.checkpoint import CheckpointError, CheckpointManager
-    from policies.config import EncoderConfig, LearnerConfig, NetworkConfig
 
     from robot_stack.session.adapters import CheckpointWatcher
 
-    net = NetworkConfig(image_keys=("front",), state_dim=3, hidden_dims=(16,), num_tasks=2,
-                        encoder=EncoderConfig(image_size=16, channels=4, strides=(2, 1, 1, 1), feature_dim=4))
-    lab = CheckpointManager(tmp_path / "lab")
-    for _ in range(3):
-        lab.save(CalQLLearner(LearnerConfig(network=net, device="cpu", num_threads=1)), extra={"task_ids": list(order)})
-    session = Session(real_arm_config(tmp_path, lab.root), log=lambda s: None)
+    session = Session(real_arm_config(tmp_path, lab_checkpoints(tmp_path, order, versions=3)), log=lambda s: None)
     if order != ("a", "b"):
         with pytest.raises(CheckpointError, match="trained with task ids"):
             session.prepare()
@@ -114,3 +121,23 @@ def test_a_given_pretrained_policy_becomes_version_1_of_the_run_unless_trained_f
     assert run.versions() == [1] and run.latest_version() == 1
     policy = CheckpointWatcher(session.checkpoints, session.policy.task_ids).load_latest()
     assert policy is not None and policy.version == 1
+
+
+def test_a_resume_with_other_settings_saves_them_for_the_next_resume(tmp_path):
+    """``--resume RUN --episode.horizon 40`` runs with 40; the next plain ``--resume`` must too, not
+    fall back to the first start's settings; the log says what changed."""
+    from robot_stack.session.runner import load_session_config
+
+    cfg = real_arm_config(tmp_path, lab_checkpoints(tmp_path, ("a", "b")))
+    Session(cfg, log=lambda s: None).prepare()
+    first = load_session_config(cfg.run_dir)
+    assert first.episode.horizon == cfg.episode.horizon != 40
+    resumed = load_session_config(cfg.run_dir)
+    resumed.episode.horizon = 40
+    lines = []
+    Session(resumed, log=lines.append).prepare()
+    assert load_session_config(cfg.run_dir).episode.horizon == 40
+    assert any(f"episode.horizon {cfg.episode.horizon} -> 40" in line for line in lines)
+    lines.clear()
+    Session(load_session_config(cfg.run_dir), log=lines.append).prepare()
+    assert not any("session.json" in line for line in lines)  # nothing changed: nothing said
