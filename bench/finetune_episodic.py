@@ -105,6 +105,8 @@ def run_episode(scene, policy, task, writer, rng, horizon: int) -> tuple[int, bo
     from robot_stack.session.prior_data import record_sim_episode
 
     scene.randomize(rng, task_id=task.id)
+    policy.reset()
+
     def act(obs, images):
         return policy.act(images, obs.state_vector(), task.id, deterministic=False)
 

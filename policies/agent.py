@@ -18,7 +18,8 @@ class Agent:
     ``act(obs, deterministic)``: ``obs`` = {"image": (H,W,3) uint8 or {cam: (H,W,3)}, "state":
     (S,) float, "task": int} (or the same with a leading batch axis) -> action float32 (A,) (or
     (B, A)), every entry finite and in [-1, 1] (a non-finite network output raises rather than
-    reaching an arm). ``version`` is the policy version to stamp on recorded transitions.
+    reaching an arm). A policy of ``network.action_chunk`` h > 1 returns the next h actions,
+    (h, A) (or (B, h, A)), to run open loop. ``version`` is the policy version to stamp on recorded transitions.
 
     ``critic`` (a ``CriticEnsemble``; a learner's agent has one, a checkpoint's does not) with
     ``best_of`` K > 1 makes the deterministic action the best, by the ensemble's minimum Q, of the
@@ -41,7 +42,7 @@ class Agent:
         """Fresh (untrained) networks; ``load_weights`` fills them."""
         enc = ObservationEncoder(config.network, task_embeddings)
         net = config.network
-        actor = TanhGaussianActor(enc.output_dim, net.action_dim, net.hidden_dims, net.log_std_min, net.log_std_max)
+        actor = TanhGaussianActor(enc.output_dim, net.chunk_dim, net.hidden_dims, net.log_std_min, net.log_std_max)
         return cls(config, enc.to(device).eval(), actor.to(device).eval(), device=device)
 
     def load_weights(self, encoder_state: Mapping[str, torch.Tensor], actor_state: Mapping[str, torch.Tensor], version: int) -> None:
@@ -96,19 +97,26 @@ class Agent:
             action = self.actor.mode(feats)
         else:
             action, _ = self.actor.sample(feats)
-        out = _safe_actions(action)
+        out = self._chunks(_safe_actions(action))
         return out[0] if unbatched else out
 
     @torch.inference_mode()
     def scored_candidates(self, obs: Mapping, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The actor's mode and ``k`` samples at one observation (no batch axis), clipped to
         [-1, 1] as ``act`` returns them, with the critic's min-Q of each: actions (k + 1, A)
-        float32 (row 0 the mode) and Q (k + 1,) float32. Needs ``critic``."""
+        float32 (row 0 the mode; (k + 1, h, A) for chunks of h) and Q (k + 1,) float32. Needs ``critic``."""
         feats, unbatched = self._features(obs)
         if not unbatched:
             raise ValueError("scored_candidates takes one observation, without a batch axis")
         candidates, q = self._candidates(feats, k)
-        return _safe_actions(candidates[0]), q[0].float().cpu().numpy()
+        return self._chunks(_safe_actions(candidates[0])), q[0].float().cpu().numpy()
+
+    def _chunks(self, actions: np.ndarray) -> np.ndarray:
+        """(..., h*A) -> (..., h, A) for a chunked policy (h > 1); unchanged for h = 1."""
+        net = self.config.network
+        if net.action_chunk == 1:
+            return actions
+        return actions.reshape(*actions.shape[:-1], net.action_chunk, net.action_dim)
 
     def _candidates(self, feats: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Per state the mode and ``k`` samples (B, k + 1, A), and their min-Q over the ensemble (B, k + 1)."""

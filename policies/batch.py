@@ -23,6 +23,7 @@ class TorchBatch:
     mc_return: torch.Tensor  # (B,) float32
     task: torch.Tensor  # (B,) int64
     intervention: torch.Tensor | None = None  # (B,) bool: a person chose this action (None = unknown: no)
+    steps: torch.Tensor | None = None  # (B,) float32: control steps the transition spans (action chunks; None = 1)
 
     def __len__(self) -> int:
         return self.action.shape[0]
@@ -75,6 +76,7 @@ def to_torch_batch(batch: Mapping, image_keys: tuple[str, ...], state_dim: int, 
         mc_return=t(batch["mc_return"], torch.float32),
         task=t(batch["task"], torch.int64),
         intervention=t(batch["intervention"], torch.bool) if "intervention" in batch else None,
+        steps=t(batch["steps"], torch.float32) if "steps" in batch else None,
     )
 
 

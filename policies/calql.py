@@ -67,9 +67,9 @@ class CalQLLearner(Learner):
             # mostly move it away from that. Frozen, it also skips the costliest backward pass.
             self.q_net.encoder.image.requires_grad_(False)
         self.target_critic = copy.deepcopy(self.q_net.critic).requires_grad_(False)
-        self.actor = TanhGaussianActor(self.q_net.encoder.output_dim, net.action_dim, net.hidden_dims, net.log_std_min, net.log_std_max).to(self.device)
+        self.actor = TanhGaussianActor(self.q_net.encoder.output_dim, net.chunk_dim, net.hidden_dims, net.log_std_min, net.log_std_max).to(self.device)
         self.temperature = Temperature(c.init_alpha).to(self.device)
-        self.target_entropy = c.target_entropy if c.target_entropy != 0.0 else -float(net.action_dim)
+        self.target_entropy = c.target_entropy if c.target_entropy != 0.0 else -float(net.chunk_dim)
         self.modules = {"q_net": self.q_net, "target_critic": self.target_critic, "actor": self.actor, "temperature": self.temperature}
         self._broadcast_params()
         self._compile(self.q_net.encoder.image, self.q_net.critic, self.target_critic, self.actor)
@@ -103,8 +103,8 @@ class CalQLLearner(Learner):
                 next_mean, next_log_std = self.actor(next_feats)
                 next_a, next_logp = TanhGaussianActor.sample_from(next_mean, next_log_std)
                 next_q = self.target_critic(next_feats, next_a.unsqueeze(1)).squeeze(-1)  # (E, B)
-                y = td_target(tb.reward, tb.done, next_q, c.gamma, next_logp if c.backup_entropy else None, alpha, c.q_max,
-                              0.0 if c.floor_targets else None)
+                y = td_target(tb.reward, tb.done, next_q, self._discount(tb), next_logp if c.backup_entropy else None, alpha,
+                              c.q_max, 0.0 if c.floor_targets else None)
                 # CQL actions: uniform, policy at s, policy at s' (evaluated at s, as in CQL).
                 rand_a = torch.rand(B, N, A, device=self.device) * 2 - 1
                 next_pi_a, next_pi_logp = TanhGaussianActor.sample_from(next_mean, next_log_std, N)
@@ -227,7 +227,7 @@ class CalQLLearner(Learner):
             q_spread = self.q_net.critic(f, own_a).min(dim=0).values.std(dim=-1)  # (B,) over the actor's own samples
             next_a, _ = self.actor.sample(nf)
             next_q = self.target_critic(nf, next_a.unsqueeze(1)).squeeze(-1)
-            y = td_target(tb.reward, tb.done, next_q, c.gamma, q_max=c.q_max, q_min=0.0 if c.floor_targets else None)
+            y = td_target(tb.reward, tb.done, next_q, self._discount(tb), q_max=c.q_max, q_min=0.0 if c.floor_targets else None)
         mc = tb.mc_return.float()
         report = {"q/data": q_data.mean(), "q/mode": q_mode.mean(), "q/random": q_rand.mean(),
                   "gap/data_minus_mode": (q_data - q_mode).mean(), "gap/data_minus_random": (q_data - q_rand).mean(),
@@ -241,13 +241,20 @@ class CalQLLearner(Learner):
                                f"td_mse/{kind}": ((q_data - y)[m] ** 2).mean(), f"q_mc_mse/{kind}": ((q_data - mc)[m] ** 2).mean()})
         return {k: float(v) for k, v in report.items()}
 
+    def _discount(self, tb: TorchBatch) -> float | torch.Tensor:
+        """The bootstrap's discount: gamma, or (B,) gamma^k for transitions spanning k steps (action chunks)."""
+        gamma = self.config.calql.gamma
+        return gamma if tb.steps is None else gamma ** tb.steps
+
     def _bc_term(self, mean: torch.Tensor, log_std: torch.Tensor, tb: TorchBatch) -> torch.Tensor:
-        """The BC objective of ``config.bc_loss`` for (B, A) actor outputs on the batch's actions,
-        over the transitions ``config.bc_data`` selects."""
+        """The BC objective of ``config.bc_loss`` for (B, h*A) actor outputs on the batch's actions,
+        over the transitions ``config.bc_data`` selects; per control step (a chunk's sum over its
+        h steps divided by h), so ``bc_weight`` weighs it against Q the same whatever the chunk."""
         weights = imitation_weights(tb.mc_return, tb.intervention, self.config.bc_data == "successes")
+        per_chunk = self.config.network.action_chunk
         if self.config.bc_loss == "mse":  # as the BC learner: squared error of the mode
-            return weighted_mean(((torch.tanh(mean) - tb.action) ** 2).sum(-1), weights)
-        return weighted_mean(-TanhGaussianActor.log_prob_from(mean, log_std, tb.action), weights)
+            return weighted_mean(((torch.tanh(mean) - tb.action) ** 2).sum(-1), weights) / per_chunk
+        return weighted_mean(-TanhGaussianActor.log_prob_from(mean, log_std, tb.action), weights) / per_chunk
 
     def agent(self) -> Agent:
         """An Agent sharing this learner's encoder, actor and critic (live weights, eval mode copy not made)."""

@@ -52,6 +52,8 @@ class NetworkConfig:
     image_keys: tuple[str, ...] = ("front",)  # camera names fed to the encoder (stacked on channels); empty = state-only
     state_dim: int = 15  # proprio size (joints + ee pose + gripper); 0 = no proprio
     action_dim: int = 7  # action size ([dx,dy,dz,droll,dpitch,dyaw,gripper] for arms)
+    action_chunk: int = 1  # consecutive actions one policy output holds; the critic scores the whole chunk (Q-chunking, Li et al. 2025); 1 = a fresh action every control step
+    chunk_steps_run: int = 0  # actions of each chunk run (open loop) before the policy plans again: 0 = the whole chunk; 1 = only the first (receding horizon, closed loop)
     num_tasks: int = 2  # number of task ids (forward/backward of a reset-free pair = 2)
     task_embedding_dim: int = 16  # size of the task vector concatenated to the features
     language_dim: int = 0  # >0: tasks are given as precomputed language embeddings of this size (projected); 0 = learned embedding
@@ -72,6 +74,10 @@ class NetworkConfig:
         if not self.image_keys and self.state_dim == 0:
             raise ValueError("network.image_keys is empty and network.state_dim is 0: the policy would see nothing")
         _positive("network.action_dim", self.action_dim)
+        if self.action_chunk < 1:
+            raise ValueError(f"network.action_chunk must be >= 1, got {self.action_chunk!r}")
+        if not 0 <= self.chunk_steps_run <= self.action_chunk:
+            raise ValueError(f"network.chunk_steps_run must be in [0, action_chunk={self.action_chunk}], got {self.chunk_steps_run!r}")
         _positive("network.num_tasks", self.num_tasks)
         if self.task_embedding_dim < 0:
             raise ValueError(f"network.task_embedding_dim must be >= 0, got {self.task_embedding_dim!r}")
@@ -84,6 +90,16 @@ class NetworkConfig:
         if not self.log_std_min < self.log_std_max:
             raise ValueError(f"network.log_std_min ({self.log_std_min}) must be < log_std_max ({self.log_std_max})")
 
+    @property
+    def steps_per_plan(self) -> int:
+        """Actions run from each chunk before the policy plans again (``chunk_steps_run``, 0 = all)."""
+        return self.chunk_steps_run or self.action_chunk
+
+    @property
+    def chunk_dim(self) -> int:
+        """Width of one policy output and critic action input: ``action_chunk * action_dim``."""
+        return self.action_chunk * self.action_dim
+
 
 @dataclass
 class CalQLConfig:
@@ -95,7 +111,7 @@ class CalQLConfig:
     critic_lr: float = 3e-4  # critic (and encoder) learning rate
     alpha_lr: float = 3e-4  # entropy temperature learning rate (0 = keep the temperature at init_alpha)
     init_alpha: float = 1.0  # initial entropy temperature
-    target_entropy: float = 0.0  # 0 = -action_dim (SAC default); otherwise this value
+    target_entropy: float = 0.0  # 0 = minus the width of a policy output (action_dim x action_chunk; SAC default); otherwise this value
     cql_alpha: float = 5.0  # weight of the conservative term
     cql_n_actions: int = 10  # random / policy actions per state in the conservative term
     cql_temperature: float = 1.0  # temperature of the logsumexp in the conservative term

@@ -144,6 +144,10 @@ class Learner:
     def update(self, batch: Mapping) -> dict[str, float]:
         """One gradient update on a replay batch (see ``ReplayBuffer.sample``); returns stats."""
         tb = batch if isinstance(batch, TorchBatch) else self.to_torch(batch)
+        net = self.config.network
+        if tb.action.shape[-1] != net.chunk_dim:
+            raise ValueError(f"batch actions are {tb.action.shape[-1]} wide; the policy outputs {net.action_chunk} x "
+                             f"{net.action_dim} = {net.chunk_dim} (sample the replay with action_chunk {net.action_chunk})")
         stats = self._update(tb)
         self.step += 1
         self.samples_seen += len(tb)

@@ -38,7 +38,7 @@ def td_target(
     reward: torch.Tensor,
     done: torch.Tensor,
     next_q: torch.Tensor,
-    gamma: float,
+    gamma: float | torch.Tensor,
     next_log_prob: torch.Tensor | None = None,
     alpha: float | torch.Tensor = 0.0,
     q_max: float = 0.0,
@@ -46,7 +46,8 @@ def td_target(
 ) -> torch.Tensor:
     """Bellman target ``r + gamma * (1 - done) * (min_i Q_i'(s', a') - alpha * log pi(a'|s'))``.
 
-    reward, done: (B,); next_q: (E, B) target-critic Q-values at (s', a' ~ pi(s')); ``done`` is
+    reward, done: (B,); gamma: a float, or (B,) per transition (gamma^k for one spanning k steps);
+    next_q: (E, B) target-critic Q-values at (s', a' ~ pi(s')); ``done`` is
     TERMINAL only: a truncated (time-limit) step still bootstraps from s', because the state did
     not end - the episode was merely cut. ``q_max`` > 0 caps the target at the largest return an
     episode can earn, so an over-estimate cannot feed on itself; ``q_min`` (None: no floor) floors it

@@ -299,7 +299,7 @@ class QNetwork(nn.Module):
     def __init__(self, cfg: NetworkConfig, task_embeddings=None):
         super().__init__()
         self.encoder = ObservationEncoder(cfg, task_embeddings)
-        self.critic = CriticEnsemble(self.encoder.output_dim, cfg.action_dim, cfg.hidden_dims, cfg.num_critics, cfg.critic_layer_norm)
+        self.critic = CriticEnsemble(self.encoder.output_dim, cfg.chunk_dim, cfg.hidden_dims, cfg.num_critics, cfg.critic_layer_norm)
 
     def forward(self, pixels, state, task, actions: torch.Tensor, more_actions=None):
         """Q-values of ``actions`` (B, K, A) and, when ``more_actions`` is given, of the actions
@@ -322,7 +322,7 @@ class GaussianPolicy(nn.Module):
     def __init__(self, cfg: NetworkConfig, task_embeddings=None, encoder: ObservationEncoder | None = None):
         super().__init__()
         self.encoder = encoder if encoder is not None else ObservationEncoder(cfg, task_embeddings)
-        self.actor = TanhGaussianActor(self.encoder.output_dim, cfg.action_dim, cfg.hidden_dims, cfg.log_std_min, cfg.log_std_max)
+        self.actor = TanhGaussianActor(self.encoder.output_dim, cfg.chunk_dim, cfg.hidden_dims, cfg.log_std_min, cfg.log_std_max)
 
     def forward(self, pixels, state, task, std_on_detached: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         return self.actor(self.encoder(pixels, state, task), std_on_detached)

@@ -43,8 +43,8 @@ class BinnedPolicy(nn.Module):
         if bins < 2:
             raise ValueError(f"bins must be >= 2, got {bins!r}")
         self.encoder = ObservationEncoder(cfg, task_embeddings)
-        self.bins, self.action_dim = bins, cfg.action_dim
-        self.head = mlp(self.encoder.output_dim, cfg.hidden_dims, cfg.action_dim * bins)
+        self.bins, self.action_dim = bins, cfg.chunk_dim
+        self.head = mlp(self.encoder.output_dim, cfg.hidden_dims, cfg.chunk_dim * bins)
         self.register_buffer("centres", torch.linspace(-1 + 1 / bins, 1 - 1 / bins, bins), persistent=False)
 
     def logits(self, pixels, state, task) -> torch.Tensor:

@@ -30,6 +30,7 @@ class ReplayConfig:
     sparse_reward: bool = True  # apply Cal-QL's all-failure rule (every reward == reward_neg -> r_neg/(1-gamma))
     truncation_tail: Literal["failure", "zero"] = "failure"  # value after a truncated end: "failure" = r_neg/(1-gamma) forever (a lower bound), "zero"
     end_at_first_success: bool = True  # sparse rewards: an episode's transitions end at its first rewarded step (terminal there), as a classifier-ended online episode does; steps recorded after it (e.g. a scripted demo's settle frames, kept for the classifier) are dropped
+    action_chunk: int = 1  # steps one sampled transition spans: its action is the next this-many actions, its reward their discounted sum, its next observation the one after them (a learner's loader sets it, and gamma, from the policy)
 
     def __post_init__(self) -> None:
         if self.capacity < 2:
@@ -38,6 +39,8 @@ class ReplayConfig:
             raise ValueError(f"replay.gamma must be in (0, 1), got {self.gamma!r}")
         if self.truncation_tail not in ("failure", "zero"):
             raise ValueError(f"replay.truncation_tail must be 'failure' or 'zero', got {self.truncation_tail!r}")
+        if self.action_chunk < 1:
+            raise ValueError(f"replay.action_chunk must be >= 1, got {self.action_chunk!r}")
 
 
 def mc_return_to_go(
@@ -247,6 +250,7 @@ class ReplayBuffer:
         self._task = np.zeros(n, dtype=np.int64)
         self._intervention = np.zeros(n, dtype=bool)
         self._sampleable = np.zeros(n, dtype=bool)
+        self._span = np.zeros(n, dtype=np.int64)  # sampleable transitions in a row from this slot, within its episode
         self._allocated = True
 
     def _write(self, obs_images, obs_state, action, reward, terminal, mc, task, intervention, sampleable) -> int:
@@ -281,6 +285,8 @@ class ReplayBuffer:
         self._intervention[tsl] = intervention
         self._sampleable[sl] = False
         self._sampleable[tsl] = sampleable
+        self._span[sl] = 0
+        self._span[tsl] = _runs_ahead(sampleable)
         self._episodes.append((start, n))
         self._cursor = end % self._slots
         self._reindex()
@@ -309,18 +315,39 @@ class ReplayBuffer:
         return self.gather(idx)
 
     def gather(self, idx: np.ndarray) -> dict:
-        """The transitions at slot indices ``idx`` (B,) (vectorised fancy indexing)."""
-        nxt = idx + 1
+        """The transitions at slot indices ``idx`` (B,) (vectorised fancy indexing).
+
+        With ``config.action_chunk`` h > 1 each transition spans k = min(h, what is left of its
+        episode) steps: ``action`` (B, h*A) holds the next h actions (the last one repeated past
+        the episode's end, where nothing is executed), ``reward`` their discounted sum
+        r_t + gamma r_{t+1} + ... + gamma^(k-1) r_{t+k-1}, ``done`` whether step t+k-1 is terminal,
+        ``next_*`` the observation after step t+k, and the extra key ``steps`` (B,) int64 = k, so
+        the learner discounts the bootstrap by gamma^k. ``mc_return``, ``task`` and ``intervention``
+        are step t's.
+        """
+        h = self.config.action_chunk
+        if h == 1:
+            nxt, last, action, reward = idx + 1, idx, self._action[idx], self._reward[idx]
+        else:
+            k = np.minimum(self._span[idx], h)  # (B,) >= 1 for a sampleable slot
+            offsets = np.minimum(np.arange(h)[None, :], (k - 1)[:, None])  # (B, h) repeat the last step
+            cols = idx[:, None] + offsets
+            action = self._action[cols].reshape(len(idx), -1)
+            live = np.arange(h)[None, :] < k[:, None]
+            reward = (self._reward[cols] * live * self.config.gamma ** np.arange(h)[None, :]).sum(1).astype(np.float32)
+            last, nxt = idx + k - 1, idx + k
         batch = {
             "state": self._state[idx],
             "next_state": self._state[nxt],
-            "action": self._action[idx],
-            "reward": self._reward[idx],
-            "done": self._done[idx],
+            "action": action,
+            "reward": reward,
+            "done": self._done[last],
             "mc_return": self._mc[idx],
             "task": self._task[idx],
             "intervention": self._intervention[idx],
         }
+        if h > 1:
+            batch["steps"] = k.astype(np.int64)
         if self._images:
             if len(self._images) == 1:  # one camera: a plain (B,H,W,3) array, as the contract says
                 (only,) = self._images.values()
@@ -330,6 +357,16 @@ class ReplayBuffer:
                 batch["image"] = {k: v[idx] for k, v in self._images.items()}
                 batch["next_image"] = {k: v[nxt] for k, v in self._images.items()}
         return batch
+
+
+def _runs_ahead(flags: np.ndarray) -> np.ndarray:
+    """(T,) bool -> (T,) int64: how many True entries in a row start at each index (0 where False)."""
+    out = np.zeros(flags.shape[0], dtype=np.int64)
+    run = 0
+    for t in range(flags.shape[0] - 1, -1, -1):
+        run = run + 1 if flags[t] else 0
+        out[t] = run
+    return out
 
 
 def concat_batches(batches: list[dict]) -> dict:

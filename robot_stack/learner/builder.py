@@ -24,6 +24,8 @@ class PolicySpec:
     cameras: tuple[str, ...] = ("front",)  # cameras fed to the encoder
     image_size: int = 0  # square image side (0 = the preset's)
     batch_size: int = 0  # transitions per update (0 = the preset's)
+    action_chunk: int = 1  # actions per policy output, scored whole by the critic (1 = one per control step)
+    chunk_steps_run: int = 0  # actions of each chunk run before planning again (0 = the whole chunk, open loop; 1 = receding horizon)
     encoder_pooling: str = ""  # conv map -> vector: flatten or spatial_softmax ('' = the preset's)
     cql_alpha: float = -1.0  # weight of the conservative term (< 0 = the preset's)
     bc_weight: float = -1.0  # BC regulariser on the Cal-QL actor (< 0 = the preset's)
@@ -42,6 +44,8 @@ class PolicySpec:
             raise ValueError(f"task_ids must be unique, got {list(self.task_ids)}")
         if self.image_size < 0 or self.batch_size < 0:
             raise ValueError("image_size and batch_size must be >= 0 (0 = the preset's)")
+        if self.action_chunk < 1:
+            raise ValueError(f"action_chunk must be >= 1, got {self.action_chunk!r}")
 
 
 def learner_config(spec: PolicySpec, state_dim: int, extra: Mapping[str, Any] | None = None):
@@ -56,6 +60,8 @@ def learner_config(spec: PolicySpec, state_dim: int, extra: Mapping[str, Any] | 
         "network.image_keys": tuple(spec.cameras),
         "network.state_dim": int(state_dim),
         "network.num_tasks": len(spec.task_ids),
+        "network.action_chunk": spec.action_chunk,
+        "network.chunk_steps_run": spec.chunk_steps_run,
         "seed": spec.seed,
     }
     if spec.image_size:
@@ -93,9 +99,17 @@ def build_learner(spec: PolicySpec, config):
 
 
 def loader_config(spec: PolicySpec, config, base: ReplayLoaderConfig | None = None) -> ReplayLoaderConfig:
-    """Replay-loader settings consistent with the policy: task ids, cameras, image size, discount."""
+    """Replay-loader settings consistent with the policy: task ids, cameras, image size, discount, action chunk."""
     base = base or ReplayLoaderConfig()
-    replay = dataclasses.replace(base.replay, gamma=config.calql.gamma)
+    defaults = type(base.replay)()
+    for field, value, flag in (("gamma", config.calql.gamma, "calql.gamma"),
+                               ("action_chunk", config.network.action_chunk, "--policy.action_chunk")):
+        given = getattr(base.replay, field)
+        # The policy owns these; a different replay value would train on transitions the policy does not use.
+        if given != getattr(defaults, field) and given != value:
+            raise ValueError(f"data.replay.{field} is {given!r} but the policy's is {value!r}: set {flag} instead "
+                             "(the replay follows the policy)")
+    replay = dataclasses.replace(base.replay, gamma=config.calql.gamma, action_chunk=config.network.action_chunk)
     return dataclasses.replace(base, task_key="task_id", tasks=tuple(spec.task_ids), cameras=tuple(spec.cameras),
                                image_size=config.network.encoder.image_size, replay=replay)
 

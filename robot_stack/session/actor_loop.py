@@ -36,6 +36,10 @@ class PolicyFn(Protocol):
         """images: {camera: (H, W, 3) uint8}; proprio: (S,) float32 -> action (7,) float32 in [-1, 1]."""
         ...
 
+    def reset(self) -> None:
+        """Drop any actions planned ahead (an action chunk): the next ``act`` looks afresh."""
+        ...
+
 
 @dataclass
 class ActorConfig:
@@ -326,6 +330,7 @@ class ActorLoop:
                            and now - teleop.stamp <= self.config.teleop_timeout_s)
         if intervening:
             action = np.asarray(teleop.action, dtype=np.float32)
+            self.policy.reset()  # when the person lets go, the policy plans from where they left the arm
         else:
             action = np.asarray(self.policy.act(obs.images, obs.proprio, task_id, self.plan.eval), dtype=np.float32)
         if action.shape != (7,) or not np.all(np.isfinite(action)):
@@ -416,6 +421,7 @@ class ActorLoop:
         except RuntimeError as exc:
             self.mode = Mode.PAUSED
             return events + [{"event": "alert", "message": str(exc)}]
+        self.policy.reset()  # a chunk planned in the last episode belongs to another scene
         self._n_steps = 0
         self._interventions = 0
         self._done_ticks = 0

@@ -78,7 +78,13 @@ class StoreEpisodeSink:
 
 
 class CheckpointPolicy:
-    """A ``policies`` agent as the actor loop's policy: task ids -> indices, camera selection."""
+    """A ``policies`` agent as the actor loop's policy: task ids -> indices, camera selection.
+
+    A policy of action chunks (``action_chunk`` h > 1) plans h actions from one observation and
+    hands out the first ``steps_per_plan`` of them (all h unless ``chunk_steps_run`` says fewer),
+    one per ``act`` call; ``reset()`` drops what is left of the plan (call it when an episode
+    begins and when a person takes over, so the next action comes from a fresh observation).
+    """
 
     def __init__(self, agent, task_ids: Sequence[str]) -> None:
         self.agent = agent
@@ -86,14 +92,26 @@ class CheckpointPolicy:
         self.cameras = tuple(agent.config.network.image_keys)
         side = agent.config.network.encoder.image_size
         self.image_shape = (side, side, 3)  # what every camera frame must be
+        self.action_chunk = int(agent.config.network.action_chunk)
+        self.steps_per_plan = int(agent.config.network.steps_per_plan)  # actions run from each plan
+        self._planned: list[np.ndarray] = []  # the rest of the current chunk, next action first
 
     @property
     def version(self) -> int:
         return int(self.agent.version)
 
+    def reset(self) -> None:
+        """Forget the rest of the current action chunk (the next ``act`` plans afresh)."""
+        self._planned = []
+
     def act(self, images: dict[str, np.ndarray], proprio: np.ndarray, task_id: str, deterministic: bool) -> np.ndarray:
         """images {camera: (H, W, 3) uint8}, proprio (S,) -> action (7,) float32 in [-1, 1]."""
-        return self.agent.act(self._observation(images, proprio, task_id), deterministic=deterministic)
+        if self.action_chunk == 1:
+            return self.agent.act(self._observation(images, proprio, task_id), deterministic=deterministic)
+        if not self._planned:
+            chunk = self.agent.act(self._observation(images, proprio, task_id), deterministic=deterministic)
+            self._planned = list(chunk[:self.steps_per_plan])
+        return self._planned.pop(0)
 
     def _observation(self, images: dict[str, np.ndarray], proprio: np.ndarray, task_id: str) -> dict:
         if task_id not in self.task_index:
@@ -105,8 +123,9 @@ class CheckpointPolicy:
 
     def scored_candidates(self, images: dict[str, np.ndarray], proprio: np.ndarray, task_id: str,
                           k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The actor's mean action and ``k`` samples, (k + 1, 7) (row 0 the mean), with the
-        critic's Q of each, (k + 1,); needs an agent with a critic (``CalQLLearner.agent()``)."""
+        """The actor's mean action and ``k`` samples, (k + 1, 7) (row 0 the mean; (k + 1, h, 7)
+        for chunks of h), with the critic's Q of each, (k + 1,); needs an agent with a critic
+        (``CalQLLearner.agent()``)."""
         return self.agent.scored_candidates(self._observation(images, proprio, task_id), k)
 
 

@@ -15,7 +15,8 @@ def evaluate_in_sim(policy, scene_name: str, task_id: str, episodes: int = 10, s
                     deterministic: bool = True, progress: bool = False) -> dict:
     """Success rate of ``policy`` on ``task_id`` from randomised starts where it is not yet solved.
 
-    policy: ``act(images {camera: (H, W, 3) uint8}, proprio (S,), task_id, deterministic) -> (7,)``.
+    policy: ``act(images {camera: (H, W, 3) uint8}, proprio (S,), task_id, deterministic) -> (7,)``
+    and ``reset()`` (called at every start: a chunked policy drops the rest of its last chunk).
     """
     from hardware.sim.scenes import make_scene
 
@@ -28,6 +29,7 @@ def evaluate_in_sim(policy, scene_name: str, task_id: str, episodes: int = 10, s
     try:
         for _ in tqdm(range(episodes), desc=f"eval {task_id}", disable=not progress, leave=False):
             scene.randomize(rng, task_id=task_id)
+            policy.reset()
             for t in range(horizon):
                 action = policy.act(scene.images(), scene.proprio(), task_id, deterministic)
                 scene.step(np.asarray(action, dtype=np.float32))
@@ -54,14 +56,20 @@ def branch_in_sim(policy, scene_name: str, task_id: str, starts: int = 12, candi
     times (each candidate's success rate under the policy that would follow it: Q's own meaning).
     The replay check always finishes the mean candidate with the mean action once.
     policy: ``act`` as in ``evaluate_in_sim``, plus ``scored_candidates(images, proprio, task_id,
-    k) -> (actions (k + 1, 7), q (k + 1,))``, row 0 the mean action. Returns ``summarize_branches``
-    of the branch states.
+    k) -> (actions (k + 1, 7), q (k + 1,))``, row 0 the mean action. A policy of action chunks
+    (``policy.action_chunk`` h > 1) gives candidate chunks (k + 1, h, 7), each run as the policy
+    runs its chunks (its first ``policy.steps_per_plan`` actions) before the finish; ``every``
+    must then be a multiple of ``steps_per_plan``, so that branch points are where the rollout
+    plans. Returns ``summarize_branches`` of the branch states.
     """
     from hardware.sim.scenes import make_scene
 
     if starts < 1 or candidates < 2 or every < 1 or continuations < 1:
         raise ValueError("starts, every and continuations must be >= 1 and candidates >= 2; "
                          f"got {starts}, {every}, {continuations}, {candidates}")
+    if every % policy.steps_per_plan:
+        raise ValueError(f"every ({every}) must be a multiple of the actions the policy runs per plan "
+                         f"({policy.steps_per_plan}): branch points must be where the rollout plans a chunk")
     scene = make_scene(scene_name, seed=seed, image_size=image_size, cameras=cameras)
     rng = np.random.default_rng(seed)
     horizon = horizon or scene.max_episode_steps
@@ -73,15 +81,22 @@ def branch_in_sim(policy, scene_name: str, task_id: str, starts: int = 12, candi
             scene.step(np.asarray(policy.act(scene.images(), scene.proprio(), task_id, deterministic), dtype=np.float32))
         return scene.success(task_id)
 
-    def after(state: np.ndarray, action: np.ndarray, t: int, deterministic: bool) -> bool:
+    def after(state: np.ndarray, candidate: np.ndarray, t: int, deterministic: bool) -> bool:
         scene.set_state(state)
-        scene.step(np.asarray(action, dtype=np.float32))
-        return finish(t + 1, deterministic)
+        policy.reset()
+        chunk = np.asarray(candidate, dtype=np.float32).reshape(-1, candidate.shape[-1])  # (h, 7)
+        chunk = chunk[:min(policy.steps_per_plan, horizon - t)]
+        for action in chunk:  # as the rollout runs a plan: success checked before each step
+            if scene.success(task_id):
+                return True
+            scene.step(action)
+        return finish(t + len(chunk), deterministic)
 
     rows = []
     try:
         for _ in tqdm(range(starts), desc=f"branch {task_id}", disable=not progress, leave=False):
             scene.randomize(rng, task_id=task_id)
+            policy.reset()
             saved = []
             for t in range(horizon):  # the mean rollout, saving its states at the branch points
                 if scene.success(task_id):

@@ -20,3 +20,21 @@ def test_the_cpu_learner_samples_near_its_mean_from_the_start():
     cfg = learner_config(PolicySpec(preset="cpu", cameras=("front",), image_size=32), state_dim=14)
     learner = CalQLLearner(cfg)
     assert float(learner.temperature().detach()) == pytest.approx(0.01, rel=1e-4)
+
+
+def test_the_replay_follows_the_policys_chunk_and_discount_and_refuses_a_different_one():
+    """The replay's chunk length and discount come from the policy; a data-side value that
+    disagrees would train the critic on transitions the policy never runs, so it is refused."""
+    from policies.replay import ReplayConfig
+    from robot_stack.learner.replay_loader import ReplayLoaderConfig
+    from robot_stack.learner.builder import loader_config
+
+    spec = PolicySpec(preset="cpu", action_chunk=3)
+    cfg = learner_config(spec, state_dim=14)
+    replay = loader_config(spec, cfg).replay
+    assert (replay.action_chunk, replay.gamma) == (3, cfg.calql.gamma)
+    assert loader_config(spec, cfg, ReplayLoaderConfig(replay=ReplayConfig(action_chunk=3))).replay.action_chunk == 3
+    with pytest.raises(ValueError, match="set --policy.action_chunk instead"):
+        loader_config(spec, cfg, ReplayLoaderConfig(replay=ReplayConfig(action_chunk=5)))
+    with pytest.raises(ValueError, match="data.replay.gamma"):
+        loader_config(spec, cfg, ReplayLoaderConfig(replay=ReplayConfig(gamma=0.5)))

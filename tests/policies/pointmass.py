@@ -59,14 +59,22 @@ def collect(rng: np.random.Generator, episodes: int, mode: str, noise: float = 0
 
 
 def success_rate(act, episodes: int = 200, seed: int = 123) -> float:
-    """Fraction of episodes (half per task) where ``act(obs_batch) -> (B, 2)`` reaches the goal."""
+    """Fraction of episodes (half per task) where ``act(obs_batch) -> (B, 2)`` reaches the goal;
+    an ``act`` that returns chunks (B, h, 2) has each chunk run open loop, h steps."""
     rng = np.random.default_rng(seed)
     env = PointMass(episodes, rng, task=np.arange(episodes) % 2)
     done = np.zeros(episodes, bool)
-    for _ in range(env.horizon):
+    t = 0
+    while t < env.horizon:
         a = act({"state": env.pos.copy(), "task": env.task})
-        assert a.shape == (episodes, 2) and np.isfinite(a).all() and np.abs(a).max() <= 1
-        a[done] = 0
-        env.step(a)
-        done |= env.reached()
+        assert a.shape[0] == episodes and a.shape[-1] == 2 and np.isfinite(a).all() and np.abs(a).max() <= 1
+        chunk = a[:, None] if a.ndim == 2 else a  # (B, h, 2)
+        for i in range(chunk.shape[1]):
+            if t == env.horizon:
+                break
+            step = chunk[:, i].copy()
+            step[done] = 0
+            env.step(step)
+            done |= env.reached()
+            t += 1
     return float(done.mean())

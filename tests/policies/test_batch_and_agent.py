@@ -109,3 +109,27 @@ def test_best_of_picks_the_action_the_critic_prefers_and_needs_a_critic():
     assert len({tuple(a) for a in actions}) == 6
     with pytest.raises(ValueError, match="without a batch axis"):
         agent.scored_candidates(obs, 5)
+
+
+def test_a_chunked_agent_returns_chunks_and_scores_them_whole():
+    """action_chunk h: act gives (h, A) per observation, (B, h, A) for a batch; the critic scores a
+    candidate chunk as one action of width h * A."""
+    cfg = tiny_config()
+    cfg.network.action_chunk = 4
+    learner = CalQLLearner(cfg)
+    agent = learner.agent()
+    one = {"image": np.zeros((16, 16, 3), np.uint8), "state": np.zeros(3), "task": 1}
+    batch = {"image": np.zeros((5, 16, 16, 3), np.uint8), "state": np.zeros((5, 3)), "task": np.arange(5) % 2}
+    assert agent.act(one).shape == (4, 7) and agent.act(batch, deterministic=True).shape == (5, 4, 7)
+    actions, q = agent.scored_candidates(one, 3)
+    assert actions.shape == (4, 4, 7) and q.shape == (4,)
+    np.testing.assert_allclose(actions[0], agent.act(one, deterministic=True), atol=1e-6)
+    with torch.no_grad():
+        feats = agent.encoder(to_pixels(torch.zeros(1, 16, 16, 3, dtype=torch.uint8)), torch.zeros(1, 3),
+                              torch.ones(1, dtype=torch.int64))
+        direct = learner.q_net.critic(feats, torch.from_numpy(actions.reshape(1, 4, 28))).min(dim=0).values[0]
+    np.testing.assert_allclose(q, direct.numpy(), atol=1e-5)
+    agent.best_of = 8
+    assert agent.act(one, deterministic=True).shape == (4, 7)
+    with pytest.raises(ValueError, match="network.action_chunk must be >= 1"):
+        NetworkConfig(action_chunk=0)

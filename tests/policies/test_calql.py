@@ -14,7 +14,7 @@ from policies.calql import CalQLLearner
 from policies.config import EncoderConfig, LearnerConfig, NetworkConfig
 from policies.networks import EnsembleLinear
 from policies.parl import BinnedPolicy, PARLConfig, PARLLearner, q_network_critic
-from policies.replay import ReplayBuffer
+from policies.replay import ReplayBuffer, ReplayConfig
 from policies.trainer import Trainer
 
 from pointmass import success_rate  # noqa: E402  (conftest.py puts this folder on sys.path)
@@ -306,3 +306,70 @@ def test_critic_report_sorts_transitions_and_shows_cqls_push_down_on_random_acti
         assert learner.critic_report(batch)["q/sample_spread"] < 1e-3 * r["q/sample_spread"]
     gaps = {a: r["gap/data_minus_random"] for a, r in reports.items()}
     assert gaps[5.0] > gaps[0.0] + 0.5, gaps
+
+
+def test_action_chunks_learn_point_mass_reach_run_open_loop(pointmass_data):
+    """action_chunk 3: the replay serves 3-step transitions (gamma^k bootstrap), the critic scores
+    whole chunks, and Cal-QL and BC policies whose chunks run open loop still learn the reach."""
+    cfg_replay = ReplayConfig(capacity=50_000, gamma=0.9, action_chunk=3)
+    buf = ReplayBuffer(cfg_replay)
+    for ep in pointmass_data:
+        buf.add_episode(ep)
+    rng = np.random.default_rng(7)
+    chance = success_rate(lambda o: rng.uniform(-1, 1, o["state"].shape).astype(np.float32))
+    common = {"network.hidden_dims": (64, 64), "network.action_chunk": 3, "batch_size": 128, "num_threads": 1}
+    calql = CalQLLearner(LearnerConfig.state(2, 2, **common, **{
+        "calql.cql_n_actions": 4, "calql.cql_alpha": 1.0, "calql.gamma": 0.9, "calql.tau": 0.01, "calql.init_alpha": 0.05,
+        "calql.actor_lr": 1e-3}))
+    assert calql.target_entropy == -6.0  # minus the width of a chunk
+    stats = Trainer(calql, buf, seed=0).run(1500)
+    agent = calql.agent()
+    assert agent.act({"state": np.zeros(2), "task": 0}, deterministic=True).shape == (3, 2)
+    calql_success = success_rate(lambda o: agent.act(o, deterministic=True))
+    bc = BCLearner(LearnerConfig.state(2, 2, **common, bc_lr=1e-3))
+    Trainer(bc, buf, seed=0).run(1000)
+    bc_success = success_rate(lambda o: bc.agent().act(o, deterministic=True))
+    assert calql_success >= max(0.35, 2.5 * chance), (calql_success, chance, stats)
+    assert bc_success > chance + 0.05, (bc_success, chance)
+    with pytest.raises(ValueError, match="sample the replay with action_chunk 3"):
+        calql.update(_one_step_batch(pointmass_data))
+
+
+def _one_step_batch(episodes):
+    buf = ReplayBuffer(capacity=1000, gamma=0.9)
+    buf.add_episode(episodes[0])
+    return buf.sample(8, np.random.default_rng(0))
+
+
+def test_chunk_bootstrap_is_discounted_by_the_steps_it_spans():
+    """The TD target of a k-step transition bootstraps with gamma^k: with a critic that says 1
+    everywhere, a target of r + gamma^k (non-terminal)."""
+    from policies.batch import TorchBatch
+
+    learner = CalQLLearner(LearnerConfig.state(2, 2, **{"network.action_chunk": 2, "num_threads": 1, "calql.gamma": 0.5}))
+    tb = TorchBatch(image=None, next_image=None, state=torch.zeros(3, 2), next_state=torch.zeros(3, 2),
+                    action=torch.zeros(3, 4), reward=torch.tensor([0.0, 0.25, 0.0]), done=torch.zeros(3),
+                    mc_return=torch.zeros(3), task=torch.zeros(3, dtype=torch.int64), steps=torch.tensor([2.0, 1.0, 2.0]))
+    discount = learner._discount(tb)
+    torch.testing.assert_close(discount, torch.tensor([0.25, 0.5, 0.25]))
+    from policies.losses import td_target
+
+    torch.testing.assert_close(td_target(tb.reward, tb.done, torch.ones(2, 3), discount), torch.tensor([0.25, 0.75, 0.25]))
+    assert learner._discount(TorchBatch(**{**tb.__dict__, "steps": None})) == 0.5
+
+
+def test_the_bc_term_is_per_control_step_whatever_the_chunk():
+    """A chunk of h copies of a step's action costs the same BC term as that step alone, so
+    ``bc_weight`` weighs imitation against Q the same for any ``action_chunk``."""
+    from policies.batch import TorchBatch
+
+    torch.manual_seed(0)
+    mean, log_std, action = torch.randn(6, 2), torch.randn(6, 2) * 0.1, torch.rand(6, 2) * 1.6 - 0.8
+    tb = TorchBatch(image=None, next_image=None, state=torch.zeros(6, 2), next_state=torch.zeros(6, 2), action=action,
+                    reward=torch.zeros(6), done=torch.zeros(6), mc_return=torch.ones(6), task=torch.zeros(6, dtype=torch.int64))
+    for loss in ("mse", "nll"):
+        one = CalQLLearner(LearnerConfig.state(2, 2, num_threads=1, bc_loss=loss))
+        three = CalQLLearner(LearnerConfig.state(2, 2, num_threads=1, bc_loss=loss, **{"network.action_chunk": 3}))
+        chunked = TorchBatch(**{**tb.__dict__, "action": action.repeat(1, 3)})
+        expected = one._bc_term(mean, log_std, tb)
+        torch.testing.assert_close(three._bc_term(mean.repeat(1, 3), log_std.repeat(1, 3), chunked), expected)

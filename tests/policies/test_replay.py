@@ -159,3 +159,43 @@ def test_config_validation():
         ReplayConfig(gamma=1.0)
     with pytest.raises(ValueError, match="truncation_tail"):
         ReplayConfig(truncation_tail="maybe")
+
+
+def test_chunked_transitions_span_h_steps_and_stop_at_the_episode_end():
+    """action_chunk h: a transition's action is the next h actions (the last repeated past the
+    end), its reward their discounted sum, its next observation the one after them; ``steps`` k
+    says how many steps it spans, so the learner bootstraps with gamma^k."""
+    buf = ReplayBuffer(ReplayConfig(capacity=100, gamma=0.5, action_chunk=3))
+    ep = episode(5, start=10, terminal=True, reward=[0, 0, 0, 0, 1])
+    ep["action"] = np.arange(5 * 7, dtype=np.float32).reshape(5, 7) / 100
+    ep["final_state"], ep["final_image"] = np.array([15, 0], np.float32), np.full((8, 8, 3), 15, np.uint8)
+    buf.add_episode(ep)
+    b = buf.gather(np.arange(5))  # the episode's slots: t = 0..4
+    np.testing.assert_array_equal(b["steps"], [3, 3, 3, 2, 1])
+    np.testing.assert_array_equal(b["next_state"][:, 0], [13, 14, 15, 15, 15])  # 15: the observation after the last step
+    np.testing.assert_array_equal(b["next_image"][:, 0, 0, 0], [13, 14, 15, 15, 15])
+    np.testing.assert_array_equal(b["done"], [0, 0, 1, 1, 1])
+    np.testing.assert_allclose(b["reward"], [0, 0, 0.25, 0.5, 1])  # the success at t=4, seen from t: 0.5^(4-t) within reach
+    a = ep["action"]
+    np.testing.assert_array_equal(b["action"][0], a[0:3].ravel())
+    np.testing.assert_array_equal(b["action"][3], np.r_[a[3], a[4], a[4]])  # padded with the last action
+    np.testing.assert_array_equal(b["action"][4], np.r_[a[4], a[4], a[4]])
+    np.testing.assert_allclose(b["mc_return"], 0.5 ** (4 - np.arange(5)))  # step t's own return-to-go
+
+
+def test_chunks_never_bootstrap_from_a_missing_final_observation():
+    """A truncated episode without its final observation cannot bootstrap its last step, so a chunk
+    stops before it; a sampled batch only ever holds spans inside one episode."""
+    buf = ReplayBuffer(ReplayConfig(capacity=100, gamma=0.9, action_chunk=4))
+    buf.add_episode(episode(5, start=10, terminal=False))  # t = 0..3 sampleable, t = 4 not
+    buf.add_episode(episode(3, start=50, terminal=True, reward=[0, 0, 1]))
+    b = buf.gather(np.arange(4))
+    np.testing.assert_array_equal(b["steps"], [4, 3, 2, 1])
+    np.testing.assert_array_equal(b["next_state"][:, 0], [14, 14, 14, 14])
+    np.testing.assert_array_equal(b["done"], 0)
+    s = buf.sample(500, np.random.default_rng(0))
+    start, live = s["state"][:, 0], s["done"] == 0
+    np.testing.assert_array_equal(s["next_state"][live, 0], (start + s["steps"])[live])
+    assert set(start) == {10, 11, 12, 13, 50, 51, 52} and s["action"].shape == (500, 28)
+    with pytest.raises(ValueError, match="action_chunk"):
+        ReplayConfig(action_chunk=0)
