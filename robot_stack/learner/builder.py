@@ -44,8 +44,11 @@ class PolicySpec:
             raise ValueError(f"task_ids must be unique, got {list(self.task_ids)}")
         if self.image_size < 0 or self.batch_size < 0:
             raise ValueError("image_size and batch_size must be >= 0 (0 = the preset's)")
-        if self.action_chunk < 1:
-            raise ValueError(f"action_chunk must be >= 1, got {self.action_chunk!r}")
+        from policies.config import NetworkConfig
+
+        # The network's own checks of the chunk fields, here so a bad value stops a session before
+        # minutes of preparation rather than when the learner is built.
+        NetworkConfig(action_chunk=self.action_chunk, chunk_steps_run=self.chunk_steps_run)
 
 
 def learner_config(spec: PolicySpec, state_dim: int, extra: Mapping[str, Any] | None = None):

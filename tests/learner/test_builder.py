@@ -38,3 +38,13 @@ def test_the_replay_follows_the_policys_chunk_and_discount_and_refuses_a_differe
         loader_config(spec, cfg, ReplayLoaderConfig(replay=ReplayConfig(action_chunk=5)))
     with pytest.raises(ValueError, match="data.replay.gamma"):
         loader_config(spec, cfg, ReplayLoaderConfig(replay=ReplayConfig(gamma=0.5)))
+
+
+def test_a_policy_spec_checks_its_chunk_fields_when_made():
+    """A session builds its learner only after collecting prior data; a bad chunk setting must stop
+    it at once, with the network's own message."""
+    with pytest.raises(ValueError, match="network.action_chunk must be >= 1"):
+        PolicySpec(action_chunk=0)
+    with pytest.raises(ValueError, match=r"chunk_steps_run must be in \[0, action_chunk=3\]"):
+        PolicySpec(action_chunk=3, chunk_steps_run=4)
+    assert PolicySpec(action_chunk=3, chunk_steps_run=1).chunk_steps_run == 1
