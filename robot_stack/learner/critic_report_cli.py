@@ -28,13 +28,13 @@ from robot_stack.cli import CliError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from robot_stack.learner.builder import PolicySpec
 
-    parser.add_argument("--run", default="", help="a session run directory: its store, checkpoints and task ids "
+    parser.add_argument("--run", default="", help="a session run directory: its store and checkpoints "
                         "(the options below override them)")
     parser.add_argument("--store", default="", help="episode store (directory or object-store URL)")
     parser.add_argument("--checkpoints", default="", help="checkpoint directory (or one policy-NNNNNN folder)")
     parser.add_argument("--version", type=int, default=0, help="policy version (0: the newest)")
     parser.add_argument("--task-ids", default="", help="the policy's task ids in its task-index order, comma-separated "
-                        f"(default: the --run session's, else the checkpoint's, else {','.join(PolicySpec.task_ids)})")
+                        f"(default: the checkpoint's, else {','.join(PolicySpec.task_ids)})")
     parser.add_argument("--robots", default="", help="robot groups to sample from, comma-separated ('' = all)")
     parser.add_argument("--samples", type=int, default=2048, help="transitions in the batch (default: 2048)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the batch and of the actions the report samples")
@@ -168,12 +168,13 @@ def run(args: argparse.Namespace) -> int:
     store_url, checkpoints, task_ids = args.store, args.checkpoints, split(args.task_ids)
     try:
         if args.run:
-            from robot_stack.session.runner import Session, SessionPaths, load_session_config
+            # Checkpoints record their task ids, so the run dir only has to name the paths.
+            from robot_stack.session.runner import SessionPaths
 
             paths = SessionPaths(args.run)
-            session = Session(load_session_config(args.run), log=lambda _: None)
+            if not paths.config.is_file():
+                raise CliError(f"{args.run} is not a session run directory (no {paths.config.name})")
             store_url, checkpoints = store_url or str(paths.store), checkpoints or str(paths.checkpoints)
-            task_ids = task_ids or session.policy.task_ids
         if not (store_url and checkpoints):
             raise CliError("give --run (a session run directory) or both --store and --checkpoints")
         store = EpisodeStore.open(store_url, read_only=True)

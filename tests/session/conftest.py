@@ -1,6 +1,9 @@
-"""Fixtures of the session tests: one prepared run directory (prior data, classifier, policy v1)."""
+"""Fixtures of the session tests: one prepared run directory (prior data, classifier, policy v1), and
+a recorder of the plans an agent makes."""
 
 from __future__ import annotations
+
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -31,3 +34,28 @@ def prepared(tmp_path_factory):
                         schedule=SchedulerConfig(eval_every=4, switch_after_failures=1, stuck_after=1000), **TINY)
     Session(cfg, log=lambda s: None).prepare()
     return root
+
+
+class Plan(NamedTuple):
+    """One call of ``agent.act``: the proprio state it planned from (a copy), whether it was
+    deterministic, and what it returned ((action_dim,) or, for chunks, (h, action_dim))."""
+    state: Any
+    deterministic: bool
+    actions: Any
+
+
+@pytest.fixture
+def record_plans():
+    """``record_plans(agent)`` wraps ``agent.act`` and returns the list its calls are appended to,
+    as ``Plan``s, so a test can check when the policy planned and from what."""
+    def wrap(agent) -> list[Plan]:
+        plans: list[Plan] = []
+        act = agent.act
+
+        def planning(o, deterministic=False):
+            plans.append(Plan(o["state"].copy(), deterministic, act(o, deterministic)))
+            return plans[-1].actions
+
+        agent.act = planning
+        return plans
+    return wrap

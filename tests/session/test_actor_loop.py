@@ -450,7 +450,7 @@ def test_the_gripper_lets_go_where_it_is_and_lifts_before_the_arm_goes_home():
             ActorConfig(**{name: -1})
 
 
-def test_a_chunked_policy_runs_its_chunk_and_plans_afresh_each_episode_and_after_a_person():
+def test_a_chunked_policy_runs_its_chunk_and_plans_afresh_each_episode_and_after_a_person(record_plans):
     """A policy of action chunks (h = 3) plans once per 3 ticks and the loop sends the planned
     actions in order; a new episode, and a person taking over, drop the rest of the chunk."""
     from policies.agent import Agent
@@ -459,30 +459,24 @@ def test_a_chunked_policy_runs_its_chunk_and_plans_afresh_each_episode_and_after
     from robot_stack.session.adapters import CheckpointPolicy
 
     agent = Agent.build(LearnerConfig.state(3, 7, **{"network.action_chunk": 3}))
-    plans = []  # (the tick whose observation it planned from, the chunk (3, 7))
-    act = agent.act
-
-    def planning(o, deterministic=False):
-        plans.append((int(o["state"][0]), act(o, deterministic)))
-        return plans[-1][1]
-
-    agent.act = planning
+    plans = record_plans(agent)
+    ticks = lambda: [int(p.state[0]) for p in plans]  # noqa: E731 - obs(t) puts the tick in state[0]
     loop, sink = make(horizon=5, policy=CheckpointPolicy(agent, [FWD.id, BWD.id]))
     sent = [loop.tick(obs(t), None, None, float(t)).action for t in range(5)]
-    assert [t for t, _ in plans] == [0, 3]
-    np.testing.assert_allclose(np.stack(sent[:3]), plans[0][1])
-    np.testing.assert_allclose(np.stack(sent[3:]), plans[1][1][:2])
+    assert ticks() == [0, 3]
+    np.testing.assert_allclose(np.stack(sent[:3]), plans[0].actions)
+    np.testing.assert_allclose(np.stack(sent[3:]), plans[1].actions[:2])
     loop.tick(obs(5), None, None, 5.0)  # the horizon: the episode is committed
     loop.tick(obs(6), None, None, 6.0)  # a new episode: the last chunk's third action is dropped
-    assert [t for t, _ in plans] == [0, 3, 6]
+    assert ticks() == [0, 3, 6]
     tele = TeleopInput(np.full(7, -0.3, np.float32), True, 7.0)
     assert np.allclose(loop.tick(obs(7), None, tele, 7.0).action, -0.3)
     loop.tick(obs(8), None, None, 8.0)  # the person let go: plan from here, not from tick 6
-    assert [t for t, _ in plans] == [0, 3, 6, 8]
+    assert ticks() == [0, 3, 6, 8]
     np.testing.assert_allclose(sink.episodes[0][1]["action"], np.stack(sent))
 
 
-def test_a_receding_horizon_chunk_policy_plans_every_tick_and_runs_each_chunks_first_action():
+def test_a_receding_horizon_chunk_policy_plans_every_tick_and_runs_each_chunks_first_action(record_plans):
     """chunk_steps_run 1: the critic still scores chunks of 3, but the robot runs only the first
     action of each and plans again from the next observation (closed loop)."""
     from policies.agent import Agent
@@ -491,12 +485,10 @@ def test_a_receding_horizon_chunk_policy_plans_every_tick_and_runs_each_chunks_f
     from robot_stack.session.adapters import CheckpointPolicy
 
     agent = Agent.build(LearnerConfig.state(3, 7, **{"network.action_chunk": 3, "network.chunk_steps_run": 1}))
-    chunks = []
-    act = agent.act
-    agent.act = lambda o, deterministic=False: chunks.append(act(o, deterministic)) or chunks[-1]
+    plans = record_plans(agent)
     loop, _ = make(horizon=4, policy=CheckpointPolicy(agent, [FWD.id, BWD.id]))
     sent = [loop.tick(obs(t), None, None, float(t)).action for t in range(4)]
-    assert len(chunks) == 4 and all(c.shape == (3, 7) for c in chunks)
-    np.testing.assert_allclose(np.stack(sent), np.stack([c[0] for c in chunks]))
+    assert len(plans) == 4 and all(p.actions.shape == (3, 7) for p in plans)
+    np.testing.assert_allclose(np.stack(sent), np.stack([p.actions[0] for p in plans]))
     with pytest.raises(ValueError, match="chunk_steps_run must be in"):
         LearnerConfig.state(3, 7, **{"network.action_chunk": 3, "network.chunk_steps_run": 4})

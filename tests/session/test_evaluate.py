@@ -48,7 +48,7 @@ def test_with_several_continuations_rates_are_compared_and_the_coin_flips_discou
     assert summarize_branches([alike], continuations=6)["branch/excess_var"] < 0 < summarize_branches([differ], continuations=6)["branch/excess_var"]
 
 
-def test_chunk_candidates_run_whole_so_the_mean_replays_the_rollout_on_the_simulator():
+def test_chunk_candidates_run_whole_so_the_mean_replays_the_rollout_on_the_simulator(record_plans):
     """A policy of 2-action chunks, branched every 2 steps on the real simulator: the mean chunk
     replayed from a saved state, then finished by the mean, plans from exactly the observations
     the rollout planned from (a chunk cut short or run twice would shift them). Branch points off
@@ -63,24 +63,17 @@ def test_chunk_candidates_run_whole_so_the_mean_replays_the_rollout_on_the_simul
     cfg = LearnerConfig.cpu(**{"network.state_dim": 14, "network.action_chunk": 2, "network.encoder.image_size": 32,
                                "network.hidden_dims": (16, 16), "num_threads": 1})
     agent = CalQLLearner(cfg).agent()
-    planned_from = []
-    act = agent.act
-
-    def planning(o, deterministic=False):
-        planned_from.append((deterministic, o["state"].copy()))
-        return act(o, deterministic)
-
-    agent.act = planning
+    planned_from = record_plans(agent)
     policy = CheckpointPolicy(agent, ["put_cube_in_bowl", "take_cube_out_of_bowl"])
     kw = {"image_size": 32, "horizon": 6}
     out = branch_in_sim(policy, "widowx250_cube_bowl", "put_cube_in_bowl", starts=1, candidates=3, every=2, **kw)
     assert out["branch/states"] == 3 and out["branch/deterministic"] == 1.0
-    rollout = [s for _, s in planned_from[:3]]  # planned at t = 0, 2, 4
-    replay_from_0 = [s for _, s in planned_from[3:5]]  # branch t = 0, the mean chunk: the finish plans at t = 2, 4
-    assert all(d for d, _ in planned_from[:5])
+    rollout = [p.state for p in planned_from[:3]]  # planned at t = 0, 2, 4
+    replay_from_0 = [p.state for p in planned_from[3:5]]  # branch t = 0, the mean chunk: the finish plans at t = 2, 4
+    assert all(p.deterministic for p in planned_from[:5])
     np.testing.assert_array_equal(np.stack(replay_from_0), np.stack(rollout[1:]))
     assert not np.array_equal(rollout[0], rollout[1])  # the arm moved: equal observations prove something
-    np.testing.assert_array_equal(planned_from[9][1], rollout[2])  # branch t = 2, the mean chunk: the finish plans at t = 4
+    np.testing.assert_array_equal(planned_from[9].state, rollout[2])  # branch t = 2, the mean chunk: the finish plans at t = 4
     with pytest.raises(ValueError, match="multiple of the actions the policy runs per plan"):
         branch_in_sim(policy, "widowx250_cube_bowl", "put_cube_in_bowl", starts=1, every=3, **kw)
     planned_from.clear()
@@ -88,7 +81,7 @@ def test_chunk_candidates_run_whole_so_the_mean_replays_the_rollout_on_the_simul
     assert r["episodes"] == 2 and len(planned_from) == 6  # 3 chunks per 5-step episode: the second starts afresh
 
 
-def test_receding_horizon_candidates_run_one_action_as_the_rollout_does():
+def test_receding_horizon_candidates_run_one_action_as_the_rollout_does(record_plans):
     """chunk_steps_run 1: a candidate chunk runs its first action only, as the rollout runs its
     plans, so the replay of the mean again plans from the rollout's observations."""
     import numpy as np
@@ -101,11 +94,10 @@ def test_receding_horizon_candidates_run_one_action_as_the_rollout_does():
     cfg = LearnerConfig.cpu(**{"network.state_dim": 14, "network.action_chunk": 3, "network.chunk_steps_run": 1,
                                "network.encoder.image_size": 32, "network.hidden_dims": (16, 16), "num_threads": 1})
     agent = CalQLLearner(cfg).agent()
-    planned_from = []
-    act = agent.act
-    agent.act = lambda o, deterministic=False: planned_from.append(o["state"].copy()) or act(o, deterministic)
+    planned_from = record_plans(agent)
     out = branch_in_sim(CheckpointPolicy(agent, ["put_cube_in_bowl", "take_cube_out_of_bowl"]), "widowx250_cube_bowl",
                         "put_cube_in_bowl", starts=1, candidates=2, every=3, image_size=32, horizon=3)
     assert out["branch/states"] == 1 and out["branch/deterministic"] == 1.0
     # the rollout plans at t = 0, 1, 2; the mean candidate from t = 0 runs one action, the finish plans at 1, 2
-    np.testing.assert_array_equal(np.stack(planned_from[3:5]), np.stack(planned_from[1:3]))
+    states = [p.state for p in planned_from]
+    np.testing.assert_array_equal(np.stack(states[3:5]), np.stack(states[1:3]))
