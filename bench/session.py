@@ -46,26 +46,29 @@ def log(msg: str) -> None:
 
 
 def main() -> int:
+    from robot_stack.session.config import SessionConfig
     from robot_stack.session.scheduler import SchedulerConfig
 
+    default = SessionConfig()  # the bench measures what `robot-stack run` runs unless told otherwise
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny smoke run")
     p.add_argument("--run-dir", default="", help="run directory (default: a temporary one)")
     p.add_argument("--online-steps", type=int, default=3000, help="robot steps to record online")
-    p.add_argument("--pretrain-updates", type=int, default=1000, help="offline updates (Cal-QL and BC)")
+    p.add_argument("--pretrain-updates", type=int, default=default.pretrain_updates, help="offline updates (Cal-QL and BC)")
     # 7.5k: where BC's forward success peaks on the default prior data (0.48 at 2.5k, 0.75 at 5k, 0.81 at
     # 7.5k, 0.75 at 10k): a BC baseline stopped early makes any fine-tuning look better than it is.
-    p.add_argument("--bc-init-updates", type=int, default=7500,
+    p.add_argument("--bc-init-updates", type=int, default=default.bc_init_updates,
                    help="BC updates before Cal-QL, also the BC baseline; Cal-QL starts from that policy with its image "
                         "encoder fixed (0 = Cal-QL from scratch; the BC baseline then trains --pretrain-updates)")
     # The Cal-QL weights (this and --cql-alpha) of every run in bench/session_runs.md's table.
-    p.add_argument("--bc-weight", type=float, default=30.0, help="BC regulariser of the Cal-QL actor")
-    p.add_argument("--utd-ratio", type=float, default=1.0, help="online learner updates per recorded robot step")
-    p.add_argument("--cql-alpha", type=float, default=0.5, help="weight of Cal-QL's conservative term (< 0 = the preset's)")
-    p.add_argument("--demos-per-task", type=int, default=100, help="scripted demos per task in the prior data")
+    p.add_argument("--bc-weight", type=float, default=default.policy.bc_weight, help="BC regulariser of the Cal-QL actor")
+    p.add_argument("--utd-ratio", type=float, default=default.utd_ratio, help="online learner updates per recorded robot step")
+    p.add_argument("--cql-alpha", type=float, default=default.policy.cql_alpha,
+                   help="weight of Cal-QL's conservative term (< 0 = the preset's)")
+    p.add_argument("--demos-per-task", type=int, default=default.prior.demos_per_task, help="scripted demos per task in the prior data")
     p.add_argument("--eval-episodes", type=int, default=100,
                    help="ground-truth rollouts per evaluation (the same starts for every policy; 20 left +-15 points of noise)")
-    p.add_argument("--cameras", nargs="+", default=["front", "wrist"], help="cameras the policy and the classifier see")
+    p.add_argument("--cameras", nargs="+", default=list(default.cameras), help="cameras the policy and the classifier see")
     p.add_argument("--preset", default="cpu", choices=["cpu", "gpu"], help="learner size preset")
     p.add_argument("--device", default="auto", help="torch device of the learner")
     p.add_argument("--curve-points", type=int, default=6,

@@ -163,8 +163,12 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def flat_fields(cls: type, prefix: str = "") -> dict[str, tuple[Any, Any, str]]:
-    """Flattened ``{dotted.name: (type, default, help)}`` of a (possibly nested) config dataclass."""
+def flat_fields(cls: type, prefix: str = "", defaults: Any = None) -> dict[str, tuple[Any, Any, str]]:
+    """Flattened ``{dotted.name: (type, default, help)}`` of a (possibly nested) config dataclass.
+
+    A nested config's defaults are those of the parent's default for it (``defaults``), as
+    ``from_mapping`` builds it, not the nested class's own.
+    """
     out: dict[str, tuple[Any, Any, str]] = {}
     hints = _hints(cls)
     helps = field_help(cls)
@@ -172,7 +176,9 @@ def flat_fields(cls: type, prefix: str = "") -> dict[str, tuple[Any, Any, str]]:
         if not f.init:
             continue
         tp = hints[f.name]
-        if f.default is not dataclasses.MISSING:
+        if defaults is not None:
+            default = getattr(defaults, f.name)
+        elif f.default is not dataclasses.MISSING:
             default = f.default
         elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
             default = f.default_factory()  # type: ignore[misc]
@@ -181,7 +187,7 @@ def flat_fields(cls: type, prefix: str = "") -> dict[str, tuple[Any, Any, str]]:
         name = prefix + f.name
         inner, _ = _strip_optional(tp)
         if dataclasses.is_dataclass(inner) and isinstance(inner, type):
-            out.update(flat_fields(inner, name + "."))
+            out.update(flat_fields(inner, name + ".", default if isinstance(default, inner) else None))
         else:
             out[name] = (tp, default, helps.get(f.name, ""))
     return out

@@ -57,8 +57,9 @@ class SessionConfig:
     backward_task: str = ""  # real robots: backward task id ('' = the scene's)
     backward_instruction: str = ""  # real robots: its instruction
     pretrained: str = ""  # pretrained policy checkpoint dir; '' = pre-train from prior data (sim)
-    pretrain_updates: int = 500  # offline Cal-QL updates before fine-tuning (sim; ~2 min on 2 CPU cores)
-    bc_init_updates: int = 0  # Cal-QL: first train BC this many updates and start Cal-QL's encoder + actor from it (0 = off)
+    pretrain_updates: int = 1000  # offline Cal-QL updates before fine-tuning (sim; ~1.5 min on 2 CPU cores)
+    # 7.5k: where BC's forward success peaked on the default prior data (bench/session_runs.md, run F)
+    bc_init_updates: int = 7500  # Cal-QL: first train BC this many updates and start Cal-QL's encoder + actor from it (0 = off)
     utd_ratio: float = 1.0  # online learner updates per recorded robot step
     learner_overrides: str = ""  # JSON LearnerConfig fields for the online learner only, e.g. {"calql.alpha_lr": 0} (pre-training keeps policy's)
     publish_every: int = 150  # learner updates between new policy versions
@@ -68,9 +69,9 @@ class SessionConfig:
     respawn: bool = True  # restart a node that dies (the fault is reported either way)
     lockstep: bool = True  # sim: the world advances one control step per action, chosen on the world after the last one, as the scripted demos were recorded (False = free-running wall-clock ticks; real arms never)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)  # web dashboard (its token also clears e-stops)
-    prior: PriorDataConfig = field(default_factory=PriorDataConfig)  # scripted prior data (sim)
+    prior: PriorDataConfig = field(default_factory=lambda: PriorDataConfig(demos_per_task=100, failures_per_task=33))  # scripted prior data (sim; fewer demos left the reset-free loop stuck: run G)
     reward: RewardSetup = field(default_factory=RewardSetup)  # success classifier
-    policy: PolicySpec = field(default_factory=PolicySpec)  # policy learner (preset cpu/gpu, Cal-QL/BC)
+    policy: PolicySpec = field(default_factory=lambda: PolicySpec(cql_alpha=0.5, bc_weight=30.0, freeze_image_encoder=True))  # policy learner (preset cpu/gpu, Cal-QL/BC); the default is the session bench's measured recipe
     episode: ActorConfig = field(default_factory=ActorConfig)  # episode handling (horizon, timeouts)
     schedule: SchedulerConfig = field(default_factory=SchedulerConfig)  # reset-free scheduling
 
@@ -96,5 +97,10 @@ class SessionConfig:
             raise ValueError(f"reward.cameras {unknown} are not among the session's cameras {list(self.cameras)}")
         if min(self.max_episodes, self.duration_s, self.pretrain_updates, self.bc_init_updates, self.keep_checkpoints) < 0:
             raise ValueError("max_episodes, duration_s, pretrain_updates, bc_init_updates and keep_checkpoints must be >= 0")
+        p = self.policy
+        if p.kind == "calql" and p.freeze_image_encoder and not (self.bc_init_updates or p.init_from or self.pretrained):
+            # a fixed random encoder leaves the critic and actor nothing to locate the cube with
+            raise ValueError("policy.freeze_image_encoder keeps a trained image encoder fixed: give bc_init_updates > 0, "
+                             "policy.init_from or pretrained, or --no-policy.freeze_image_encoder")
         if not 8 <= self.image_size <= 512:
             raise ValueError(f"image_size must be in [8, 512], got {self.image_size}")

@@ -105,6 +105,11 @@ class SmallArm(ArmBase):
 def test_nested_override_keeps_the_parents_default_factory():
     cfg = from_mapping(SmallArm, {"limits.timeout": 2.0})
     assert cfg.limits == Limits(box=(0.1, 0.4), timeout=2.0)
+    # --help shows the default the config is built with, not the nested class's own
+    assert flat_fields(SmallArm)["limits.box"][1] == (0.1, 0.4)
+    p = argparse.ArgumentParser()
+    add_config_args(p, SmallArm)
+    assert "(default: (0.1, 0.4))" in " ".join(p.format_help().split())
 
 
 def test_inherited_fields_have_help():

@@ -141,3 +141,17 @@ def test_a_resume_with_other_settings_saves_them_for_the_next_resume(tmp_path):
     lines.clear()
     Session(load_session_config(cfg.run_dir), log=lines.append).prepare()
     assert not any("session.json" in line for line in lines)  # nothing changed: nothing said
+
+
+def test_the_default_session_is_the_measured_recipe_and_a_fixed_encoder_needs_a_trained_one(tmp_path):
+    """`make run` runs what bench/session.py measured (run F); freezing a random encoder is refused."""
+    from robot_stack.learner.builder import PolicySpec
+
+    cfg = SessionConfig(run_dir=str(tmp_path))
+    assert (cfg.prior.demos_per_task, cfg.bc_init_updates, cfg.policy.bc_weight, cfg.policy.cql_alpha) == (100, 7500, 30.0, 0.5)
+    session = Session(cfg, log=lambda s: None)
+    assert session.bc_init and session.policy.init_from == str(session.paths.bc_policy)
+    with pytest.raises(ValueError, match="freeze_image_encoder keeps a trained image encoder fixed"):
+        SessionConfig(run_dir=str(tmp_path), bc_init_updates=0)
+    assert not SessionConfig(run_dir=str(tmp_path), bc_init_updates=0,
+                             policy=PolicySpec(freeze_image_encoder=False)).policy.freeze_image_encoder
