@@ -66,6 +66,9 @@ def main() -> int:
     p.add_argument("--cql-alpha", type=float, default=default.policy.cql_alpha,
                    help="weight of Cal-QL's conservative term (< 0 = the preset's)")
     p.add_argument("--demos-per-task", type=int, default=default.prior.demos_per_task, help="scripted demos per task in the prior data")
+    p.add_argument("--forward-demos", type=int, default=default.prior.forward_demos,
+                   help="scripted demos of the forward task instead (-1 = --demos-per-task): a weak forward policy "
+                        "with a reliable reset partner")
     p.add_argument("--eval-episodes", type=int, default=100,
                    help="ground-truth rollouts per evaluation (the same starts for every policy; 20 left +-15 points of noise)")
     p.add_argument("--cameras", nargs="+", default=list(default.cameras), help="cameras the policy and the classifier see")
@@ -102,7 +105,8 @@ def main() -> int:
     run_dir = pathlib.Path(args.run_dir or tempfile.mkdtemp(prefix="bench-session-"))
     image = 32 if args.quick else (64 if args.preset == "cpu" else 128)
     prior = (PriorDataConfig(demos_per_task=2, failures_per_task=1) if args.quick
-             else PriorDataConfig(demos_per_task=args.demos_per_task, failures_per_task=max(1, args.demos_per_task // 3)))
+             else PriorDataConfig(demos_per_task=args.demos_per_task, forward_demos=args.forward_demos,
+                                  failures_per_task=max(1, args.demos_per_task // 3)))
     cfg = SessionConfig(
         run_dir=str(run_dir), image_size=image, prior=prior, cameras=tuple(args.cameras), pretrain_updates=args.pretrain_updates,
         reward=RewardSetup(epochs=2 if args.quick else 15), dashboard=DashboardConfig(port=0),
@@ -232,6 +236,7 @@ def main() -> int:
         "learner_overrides": overrides,
         "cql_alpha": args.cql_alpha if args.cql_alpha >= 0 else LearnerConfig.preset(args.preset).calql.cql_alpha,
         "demos_per_task": prior.demos_per_task,
+        "forward_demos": prior.demos_for(0),
         "cameras": list(cfg.cameras),
         "bc_data": cfg.policy.bc_data,
         "preset": args.preset,

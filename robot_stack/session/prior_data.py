@@ -22,6 +22,7 @@ class PriorDataConfig:
     """How much scripted prior data to collect."""
 
     demos_per_task: int = 20  # successful expert episodes per task of the pair
+    forward_demos: int = -1  # expert demos of the forward task (the pair's first) instead (-1 = demos_per_task): fewer makes a weak forward policy whose reset partner is reliable
     failures_per_task: int = 8  # failure episodes per task (heavy noise, cut short)
     expert_noise: float = 0.1  # action noise of the demonstrating expert
     failure_noise: float = 1.0  # action noise of failure episodes
@@ -35,12 +36,18 @@ class PriorDataConfig:
         for name in ("demos_per_task", "failures_per_task", "settle_steps", "other_episodes_per_task"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.forward_demos < -1:
+            raise ValueError(f"forward_demos must be >= 0, or -1 for demos_per_task; got {self.forward_demos}")
         if not 0 < self.failure_fraction_of_horizon <= 1:
             raise ValueError(f"failure_fraction_of_horizon must be in (0, 1], got {self.failure_fraction_of_horizon}")
         if self.expert_noise < 0 or self.failure_noise < 0:
             raise ValueError("expert_noise and failure_noise must be >= 0")
         if self.max_attempts_factor < 1:
             raise ValueError(f"max_attempts_factor must be >= 1, got {self.max_attempts_factor}")
+
+    def demos_for(self, task_index: int) -> int:
+        """Expert demos of the pair's task ``task_index`` (0 = forward, 1 = backward)."""
+        return self.forward_demos if task_index == 0 and self.forward_demos >= 0 else self.demos_per_task
 
 
 def record_expert_episode(scene, writer, task, rng: np.random.Generator, noise: float, max_steps: int,
@@ -97,7 +104,8 @@ def collect_prior_data(store, scene_name: str, robot_id: str, cfg: PriorDataConf
 
     counts = {"demos": 0, "failures": 0, "noisy_successes": 0, "other": 0, "expert_failures": 0}
     jobs = [(scene_name, "demo")] + ([(cfg.other_scene, "other")] if cfg.other_scene and cfg.other_episodes_per_task else [])
-    total = 2 * (cfg.demos_per_task + cfg.failures_per_task) + (2 * cfg.other_episodes_per_task if len(jobs) > 1 else 0)
+    total = (cfg.demos_for(0) + cfg.demos_for(1) + 2 * cfg.failures_per_task
+             + (2 * cfg.other_episodes_per_task if len(jobs) > 1 else 0))
     bar = tqdm(total=total, desc="prior data (episodes)", disable=not progress, unit="ep")
     rng = np.random.default_rng(seed)
     for name, kind in jobs:
@@ -107,8 +115,8 @@ def collect_prior_data(store, scene_name: str, robot_id: str, cfg: PriorDataConf
                                   {"arm": scene.robot_name, "scene": name, "sim": True},
                                   {c: (image_size, image_size) for c in cameras}, scene.proprio_dim)
             horizon = scene.max_episode_steps
-            for task in scene.tasks:
-                wanted = cfg.demos_per_task if kind == "demo" else cfg.other_episodes_per_task
+            for i, task in enumerate(scene.tasks):
+                wanted = cfg.demos_for(i) if kind == "demo" else cfg.other_episodes_per_task
                 made = attempts = 0
                 while made < wanted and attempts < wanted * cfg.max_attempts_factor:
                     attempts += 1

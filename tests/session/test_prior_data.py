@@ -1,8 +1,10 @@
-"""Simulator-labelled classifier snapshots: varied states, both cameras tiled, ground-truth labels."""
+"""Scripted prior data (demos per task) and simulator-labelled classifier snapshots: varied states,
+both cameras tiled, ground-truth labels."""
 
 import numpy as np
+import pytest
 
-from robot_stack.session.prior_data import labelled_sim_snapshots
+from robot_stack.session.prior_data import PriorDataConfig, collect_prior_data, labelled_sim_snapshots
 
 TASKS = ("put_cube_in_bowl", "take_cube_out_of_bowl")
 
@@ -74,3 +76,17 @@ def test_home_snapshots_show_the_view_the_actor_confirms_from():
         return np.abs(wrist - home_wrist).mean(axis=(1, 2, 3))  # per snapshot, vs the reset pose's view
 
     assert wrist_offset(1.0).max() < 0.5 * wrist_offset(0.0).mean()
+
+
+def test_the_forward_task_can_have_fewer_demos_than_its_reset_partner(tmp_path):
+    from robot_stack.store import EpisodeStore
+
+    store = EpisodeStore.create(tmp_path / "prior.zarr")
+    cfg = PriorDataConfig(demos_per_task=3, forward_demos=1, failures_per_task=0)
+    counts = collect_prior_data(store, "widowx250_cube_bowl", "sim", cfg, image_size=16, progress=False)
+    assert counts["demos"] == 4
+    successes = {t: len(store.episodes("sim", task_id=t, outcome="success")) for t in TASKS}
+    assert successes == {"put_cube_in_bowl": 1, "take_cube_out_of_bowl": 3}
+    assert PriorDataConfig(demos_per_task=3).demos_for(0) == 3  # -1: the forward task gets demos_per_task too
+    with pytest.raises(ValueError, match="forward_demos"):
+        PriorDataConfig(forward_demos=-2)
