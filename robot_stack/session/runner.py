@@ -127,9 +127,8 @@ class Session:
         stages = []
         c = self.cfg
         if c.scene:
-            stages.append(Stage("collect_prior", {"scene": c.scene, "prior": dataclasses.asdict(c.prior), "seed": c.seed,
-                                                  "image_size": c.image_size, "cameras": list(c.cameras)},
-                                self._collect_prior, "collect prior data with the scripted experts"))
+            stages.append(Stage("collect_prior", self.prior_stage_config(), self._collect_prior,
+                                "collect prior data with the scripted experts"))
         if not c.reward.classifier:
             stages.append(Stage("train_reward", {"reward": dataclasses.asdict(c.reward), "tasks": [self.forward.id, self.backward.id],
                                                  "cameras": list(self.reward_cameras)}, self._train_reward, "train the success classifier",
@@ -148,6 +147,16 @@ class Session:
             stages.append(Stage("pretrain", {"policy": dataclasses.asdict(self.policy), "updates": c.pretrain_updates},
                                 self._pretrain, f"pre-train {self.policy.kind} offline", needs=("collect_prior", "pretrain_bc")))
         return run_stages(self.paths.root, stages, self.log)
+
+    def prior_stage_config(self) -> dict:
+        """What the prior data depends on (its stage re-runs, adding to the store, when this changes)."""
+        c = self.cfg
+        prior = dataclasses.asdict(c.prior)
+        if c.prior.forward_demos < 0:
+            # unset: the hash stays that of run dirs prepared before the field existed, which
+            # would otherwise collect their prior data a second time into the same store
+            del prior["forward_demos"]
+        return {"scene": c.scene, "prior": prior, "seed": c.seed, "image_size": c.image_size, "cameras": list(c.cameras)}
 
     def _save_config(self) -> None:
         """Write session.json; a resume with other settings rewrites it (and says what changed), so

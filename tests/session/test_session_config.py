@@ -155,3 +155,14 @@ def test_the_default_session_is_the_measured_recipe_and_a_fixed_encoder_needs_a_
         SessionConfig(run_dir=str(tmp_path), bc_init_updates=0)
     assert not SessionConfig(run_dir=str(tmp_path), bc_init_updates=0,
                              policy=PolicySpec(freeze_image_encoder=False)).policy.freeze_image_encoder
+
+
+def test_an_unset_forward_demos_leaves_the_prior_stage_as_run_dirs_from_before_it_had_it(tmp_path):
+    """A new PriorDataConfig field must not re-collect (and so duplicate) an older run dir's prior data."""
+    from robot_stack.session.prior_data import PriorDataConfig
+
+    def prior_of(**kw):
+        return Session(SessionConfig(run_dir=str(tmp_path), prior=PriorDataConfig(**kw)), log=lambda s: None).prior_stage_config()["prior"]
+
+    assert "forward_demos" not in prior_of(demos_per_task=5) and "demos_per_task" in prior_of(demos_per_task=5)
+    assert prior_of(demos_per_task=5, forward_demos=2)["forward_demos"] == 2
