@@ -171,9 +171,7 @@ def run(args: argparse.Namespace) -> int:
             # Checkpoints record their task ids, so the run dir only has to name the paths.
             from robot_stack.session.runner import SessionPaths
 
-            paths = SessionPaths(args.run)
-            if not paths.config.is_file():
-                raise CliError(f"{args.run} is not a session run directory (no {paths.config.name})")
+            paths = SessionPaths(args.run).of_a_session()
             store_url, checkpoints = store_url or str(paths.store), checkpoints or str(paths.checkpoints)
         if not (store_url and checkpoints):
             raise CliError("give --run (a session run directory) or both --store and --checkpoints")

@@ -47,12 +47,16 @@ class SessionPaths:
         self.logs = self.root / "logs"
         self.tensorboard = self.root / "tensorboard"
 
+    def of_a_session(self) -> "SessionPaths":
+        """These paths; FileNotFoundError when ``root`` holds no session (no session.json)."""
+        if not self.config.is_file():
+            raise FileNotFoundError(f"{self.root} is not a session run directory (no {self.config.name})")
+        return self
+
 
 def load_session_config(run_dir: str | pathlib.Path) -> SessionConfig:
     """The config a session in ``run_dir`` was started with (for ``--resume``)."""
-    path = SessionPaths(run_dir).config
-    if not path.exists():
-        raise FileNotFoundError(f"{run_dir} is not a session run directory (no session.json)")
+    path = SessionPaths(run_dir).of_a_session().config
     return from_mapping(SessionConfig, json.loads(path.read_text()), source=str(path))
 
 
