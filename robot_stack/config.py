@@ -34,6 +34,33 @@ class ConfigError(ValueError):
     """A config value that cannot be applied; the message names the field and the source."""
 
 
+#: ``dataclasses.field`` metadata for a field added to a config whose hash keys cached work (a
+#: session's preparation stages): while it holds its default the field is left out of
+#: ``hashable_config``, so work cached before the field existed stays valid instead of being
+#: redone (re-collecting prior data appends a second copy to the run's store).
+HASH_OMITS_DEFAULT = {"hash": "omit_at_default"}
+
+
+def hashable_config(value: Any) -> Any:
+    """``value`` as JSON-ready data for a content hash: dataclasses as dicts of their fields, less
+    the ``HASH_OMITS_DEFAULT`` ones that hold their default; dicts, lists and tuples recursively.
+    For fields without that metadata this is what ``dataclasses.asdict`` gives, so hashes taken
+    from asdict dicts stay the same."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f in dataclasses.fields(value):
+            v = getattr(value, f.name)
+            if f.metadata.get("hash") == "omit_at_default" and v == _field_default(f):
+                continue
+            out[f.name] = hashable_config(v)
+        return out
+    if isinstance(value, dict):
+        return {k: hashable_config(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [hashable_config(v) for v in value]
+    return value
+
+
 @functools.lru_cache(maxsize=None)
 def field_help(cls: type) -> dict[str, str]:
     """Map each field of dataclass ``cls`` (inherited ones too) to its ``#`` comment."""

@@ -11,10 +11,12 @@ simulator-labelled frames of varied states for the classifier alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm import tqdm
+
+from robot_stack.config import HASH_OMITS_DEFAULT
 
 
 @dataclass
@@ -22,7 +24,7 @@ class PriorDataConfig:
     """How much scripted prior data to collect."""
 
     demos_per_task: int = 20  # successful expert episodes per task of the pair
-    forward_demos: int = -1  # expert demos of the forward task (the pair's first) instead (-1 = demos_per_task): fewer makes a weak forward policy whose reset partner is reliable
+    forward_demos: int = field(default=-1, metadata=HASH_OMITS_DEFAULT)  # expert demos of the forward task (the pair's first) instead (-1 = demos_per_task): fewer makes a weak forward policy whose reset partner is reliable
     failures_per_task: int = 8  # failure episodes per task (heavy noise, cut short)
     expert_noise: float = 0.1  # action noise of the demonstrating expert
     failure_noise: float = 1.0  # action noise of failure episodes
@@ -51,16 +53,35 @@ class PriorDataConfig:
 
 
 def record_expert_episode(scene, writer, task, rng: np.random.Generator, noise: float, max_steps: int,
-                          settle_steps: int, data_source: str = "prior") -> tuple[str | None, bool]:
+                          settle_steps: int, data_source: str = "prior", kind: str = "") -> tuple[str | None, bool]:
     """Run ``scene.expert`` for ``task`` from a randomised start and commit it to ``writer``.
 
-    Returns (episode id, success); the rewards as ``record_sim_episode``.
+    ``kind`` ("demo", "failure", "other"; '' = none) is recorded as ``extra["prior_kind"]``, which
+    an interrupted ``collect_prior_data`` counts to resume. Returns (episode id, success); the
+    rewards as ``record_sim_episode``.
     """
     scene.randomize(rng, task_id=task.id)
     expert = scene.expert(task.id, noise=noise, rng=rng)
+    extra = {"expert_noise": noise, **({"prior_kind": kind} if kind else {})}
     eid, success, _ = record_sim_episode(scene, writer, task, lambda obs, images: expert(obs), max_steps, settle_steps,
-                                         data_source=data_source, extra={"expert_noise": noise})
+                                         data_source=data_source, extra=extra)
     return eid, success
+
+
+def prior_groups(store, robot_id: str) -> list[str]:
+    """The store groups ``collect_prior_data(store, ..., robot_id, ...)`` writes that hold episodes."""
+    return [r for r in store.robots() if (r == robot_id or r.startswith(robot_id + "-")) and store.episodes(r)]
+
+
+def _collected(store, group: str) -> dict[tuple[str, str], int]:
+    """{(task id, prior kind): episodes that count toward it} of ``group``: demos and "other"
+    episodes count when they succeeded (as collection counts them), failures all."""
+    out: dict[tuple[str, str], int] = {}
+    for e in store.episodes(group):
+        kind = e.extra.get("prior_kind", "")
+        if kind == "failure" or (kind in ("demo", "other") and e.extra.get("ground_truth")):
+            out[e.task_id, kind] = out.get((e.task_id, kind), 0) + 1
+    return out
 
 
 def record_sim_episode(scene, writer, task, act, max_steps: int, settle_steps: int = 0, data_source: str = "prior",
@@ -98,29 +119,38 @@ def record_sim_episode(scene, writer, task, act, max_steps: int, settle_steps: i
 
 
 def collect_prior_data(store, scene_name: str, robot_id: str, cfg: PriorDataConfig, seed: int = 0,
-                       image_size: int = 64, cameras: tuple[str, ...] = ("front",), progress: bool = True) -> dict:
-    """Collect the prior data of ``cfg`` into ``store`` under ``robot_id``; returns counts."""
+                       image_size: int = 64, cameras: tuple[str, ...] = ("front",), progress: bool = True,
+                       resume: bool = False) -> dict:
+    """Collect the prior data of ``cfg`` into ``store`` under ``robot_id``; returns counts.
+
+    ``resume``: the store holds an interrupted collection of this same ``cfg``; only what it lacks
+    is collected (counted in "kept"), from other random starts than the first try's.
+    """
     from hardware.sim.scenes import make_scene
 
-    counts = {"demos": 0, "failures": 0, "noisy_successes": 0, "other": 0, "expert_failures": 0}
+    counts = {"kept": 0, "demos": 0, "failures": 0, "noisy_successes": 0, "other": 0, "expert_failures": 0}
     jobs = [(scene_name, "demo")] + ([(cfg.other_scene, "other")] if cfg.other_scene and cfg.other_episodes_per_task else [])
+    groups = {name: f"{robot_id}-{name}" if kind == "other" else robot_id for name, kind in jobs}
+    have = {name: _collected(store, group) if resume and group in store.robots() else {} for name, group in groups.items()}
+    kept = sum(n for h in have.values() for n in h.values())
     total = (cfg.demos_for(0) + cfg.demos_for(1) + 2 * cfg.failures_per_task
              + (2 * cfg.other_episodes_per_task if len(jobs) > 1 else 0))
-    bar = tqdm(total=total, desc="prior data (episodes)", disable=not progress, unit="ep")
-    rng = np.random.default_rng(seed)
+    bar = tqdm(total=total, initial=min(kept, total), desc="prior data (episodes)", disable=not progress, unit="ep")
+    # a resumed collection must not replay the first try's starts: seed it apart
+    rng = np.random.default_rng([seed, kept] if kept else seed)
+    counts["kept"] = kept
     for name, kind in jobs:
         scene = make_scene(name, seed=seed, image_size=image_size, cameras=cameras)
         try:
-            writer = store.writer(f"{robot_id}-{name}" if kind == "other" else robot_id,
-                                  {"arm": scene.robot_name, "scene": name, "sim": True},
+            writer = store.writer(groups[name], {"arm": scene.robot_name, "scene": name, "sim": True},
                                   {c: (image_size, image_size) for c in cameras}, scene.proprio_dim)
             horizon = scene.max_episode_steps
             for i, task in enumerate(scene.tasks):
-                wanted = cfg.demos_for(i) if kind == "demo" else cfg.other_episodes_per_task
+                wanted = (cfg.demos_for(i) if kind == "demo" else cfg.other_episodes_per_task) - have[name].get((task.id, kind), 0)
                 made = attempts = 0
                 while made < wanted and attempts < wanted * cfg.max_attempts_factor:
                     attempts += 1
-                    _, ok = record_expert_episode(scene, writer, task, rng, cfg.expert_noise, horizon, cfg.settle_steps)
+                    _, ok = record_expert_episode(scene, writer, task, rng, cfg.expert_noise, horizon, cfg.settle_steps, kind=kind)
                     # An unlucky expert run is still a useful (failure) episode; count it and retry.
                     counts["other" if kind == "other" else ("demos" if ok else "expert_failures")] += 1
                     made += int(ok)
@@ -130,8 +160,8 @@ def collect_prior_data(store, scene_name: str, robot_id: str, cfg: PriorDataConf
                                        f"{attempts} times; the scene or its expert is broken")
                 if kind == "demo":
                     short = max(1, int(horizon * cfg.failure_fraction_of_horizon))
-                    for _ in range(cfg.failures_per_task):
-                        _, ok = record_expert_episode(scene, writer, task, rng, cfg.failure_noise, short, 0)
+                    for _ in range(cfg.failures_per_task - have[name].get((task.id, "failure"), 0)):
+                        _, ok = record_expert_episode(scene, writer, task, rng, cfg.failure_noise, short, 0, kind="failure")
                         counts["noisy_successes" if ok else "failures"] += 1
                         bar.update(1)
             writer.close()

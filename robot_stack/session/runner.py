@@ -31,7 +31,8 @@ from typing import Callable
 from robot_stack.config import from_mapping, to_flat_dict
 from robot_stack.session.config import SessionConfig
 from robot_stack.session.scheduler import TaskSpec
-from robot_stack.session.stages import Stage, run_stages, stage_record, write_json_atomic
+from robot_stack.session.stages import (Stage, config_hash, run_stages, stage_record, stage_record_path,
+                                       write_json_atomic)
 
 
 class SessionPaths:
@@ -134,7 +135,7 @@ class Session:
             stages.append(Stage("collect_prior", self.prior_stage_config(), self._collect_prior,
                                 "collect prior data with the scripted experts"))
         if not c.reward.classifier:
-            stages.append(Stage("train_reward", {"reward": dataclasses.asdict(c.reward), "tasks": [self.forward.id, self.backward.id],
+            stages.append(Stage("train_reward", {"reward": c.reward, "tasks": [self.forward.id, self.backward.id],
                                                  "cameras": list(self.reward_cameras)}, self._train_reward, "train the success classifier",
                                 needs=("collect_prior",)))
         if c.pretrained:
@@ -146,21 +147,16 @@ class Session:
                      "(a new run directory pre-trains again)")
         else:
             if self.bc_init:
-                stages.append(Stage("pretrain_bc", {"policy": dataclasses.asdict(self.bc_spec()), "updates": c.bc_init_updates},
+                stages.append(Stage("pretrain_bc", {"policy": self.bc_spec(), "updates": c.bc_init_updates},
                                     self._pretrain_bc, "pre-train the BC policy Cal-QL starts from", needs=("collect_prior",)))
-            stages.append(Stage("pretrain", {"policy": dataclasses.asdict(self.policy), "updates": c.pretrain_updates},
+            stages.append(Stage("pretrain", {"policy": self.policy, "updates": c.pretrain_updates},
                                 self._pretrain, f"pre-train {self.policy.kind} offline", needs=("collect_prior", "pretrain_bc")))
         return run_stages(self.paths.root, stages, self.log)
 
     def prior_stage_config(self) -> dict:
         """What the prior data depends on (its stage re-runs, adding to the store, when this changes)."""
         c = self.cfg
-        prior = dataclasses.asdict(c.prior)
-        if c.prior.forward_demos < 0:
-            # unset: the hash stays that of run dirs prepared before the field existed, which
-            # would otherwise collect their prior data a second time into the same store
-            del prior["forward_demos"]
-        return {"scene": c.scene, "prior": prior, "seed": c.seed, "image_size": c.image_size, "cameras": list(c.cameras)}
+        return {"scene": c.scene, "prior": c.prior, "seed": c.seed, "image_size": c.image_size, "cameras": list(c.cameras)}
 
     def _save_config(self) -> None:
         """Write session.json; a resume with other settings rewrites it (and says what changed), so
@@ -172,7 +168,10 @@ class Session:
             return
         write_json_atomic(path, current)
         if saved is not None:
-            changed = sorted(k for k in saved.keys() | current.keys() if k != "run_dir" and saved.get(k) != current.get(k))
+            # a field newer than the saved file, at its default, is no change of settings
+            defaults = json.loads(json.dumps(to_flat_dict(SessionConfig())))
+            changed = sorted(k for k in saved.keys() | current.keys() if k != "run_dir" and saved.get(k) != current.get(k)
+                             and not (k not in saved and current.get(k) == defaults.get(k)))
             if changed:
                 self.log("session.json: saved the new settings " + ", ".join(
                     f"{k} {saved.get(k)!r} -> {current.get(k)!r}" for k in changed))
@@ -194,10 +193,27 @@ class Session:
         return EpisodeStore.create(self.paths.store)
 
     def _collect_prior(self, run_dir: pathlib.Path) -> dict:
-        from robot_stack.session.prior_data import collect_prior_data
+        """Collect the prior data, or finish a collection of the same settings that was cut short.
 
-        counts = collect_prior_data(self._store(), self.cfg.scene, f"{self.cfg.robot_id}-prior", self.cfg.prior,
-                                    seed=self.cfg.seed, image_size=self.cfg.image_size, cameras=tuple(self.cfg.cameras))
+        The store cannot delete, so prior data of other settings already in it would be trained on
+        alongside the new: that is refused, naming the way out."""
+        from robot_stack.session.prior_data import collect_prior_data, prior_groups
+
+        store, group = self._store(), f"{self.cfg.robot_id}-prior"
+        wanted = config_hash(self.prior_stage_config(), run_dir)
+        started = "collect_prior.started"  # the settings of the last collection begun here, finished or not
+        found = prior_groups(store, group)
+        if found:
+            earlier = stage_record(run_dir, started) or stage_record(run_dir, "collect_prior") or {}
+            if earlier.get("config_hash") != wanted:
+                raise RuntimeError(
+                    f"{self.paths.store} already holds prior data ({', '.join(found)}) collected with other "
+                    f"prior settings than these (prior.*, seed, image_size, cameras); the store keeps every episode, so "
+                    f"both would be trained on. Start a new --run_dir, or resume with the settings it was prepared with")
+            self.log(f"prior data: finishing the collection that was cut short in {self.paths.store}")
+        write_json_atomic(stage_record_path(run_dir, started), {"config_hash": wanted})
+        counts = collect_prior_data(store, self.cfg.scene, group, self.cfg.prior, seed=self.cfg.seed,
+                                    image_size=self.cfg.image_size, cameras=tuple(self.cfg.cameras), resume=bool(found))
         return {"outputs": [self.paths.store.name], "counts": counts,
                 "summary_line": ", ".join(f"{v} {k}" for k, v in counts.items() if v)}
 

@@ -10,7 +10,6 @@ but one may name its inputs (``needs``), so a new success classifier does not re
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -18,6 +17,8 @@ import pathlib
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from robot_stack.config import hashable_config
 
 
 @dataclass
@@ -30,11 +31,11 @@ class Stage:
 
 
 def config_hash(config: Any, run_dir: str | os.PathLike | None = None) -> str:
-    """Hash of a stage config; paths inside ``run_dir`` count by their place in it, so a moved or
-    copied run directory keeps its cache (an absolute path in the hash re-ran pre-training on
-    ``--resume`` from a moved run, publishing a fresh policy over the fine-tuned ones)."""
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        config = dataclasses.asdict(config)
+    """Hash of a stage config (as ``hashable_config``: dataclasses may sit anywhere in it); paths
+    inside ``run_dir`` count by their place in it, so a moved or copied run directory keeps its
+    cache (an absolute path in the hash re-ran pre-training on ``--resume`` from a moved run,
+    publishing a fresh policy over the fine-tuned ones)."""
+    config = hashable_config(config)
     blob = json.dumps(_relative_to(config, str(run_dir)) if run_dir is not None else config, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -50,14 +51,14 @@ def _relative_to(value: Any, root: str) -> Any:
     return value
 
 
-def _record_path(run_dir: pathlib.Path, name: str) -> pathlib.Path:
+def stage_record_path(run_dir: pathlib.Path, name: str) -> pathlib.Path:
     return run_dir / "stages" / f"{name}.json"
 
 
 def stage_record(run_dir: pathlib.Path, name: str) -> dict | None:
     """The record a finished stage ``name`` left in ``run_dir`` (None: never finished, or unreadable)."""
     try:
-        return json.loads(_record_path(run_dir, name).read_text())
+        return json.loads(stage_record_path(run_dir, name).read_text())
     except (OSError, ValueError):
         return None
 
@@ -108,7 +109,7 @@ def run_stages(run_dir: pathlib.Path, stages: list[Stage], log: Callable[[str], 
             "outputs": list(summary.pop("outputs", [])),
             **summary,
         }
-        write_json_atomic(_record_path(run_dir, stage.name), record)
+        write_json_atomic(stage_record_path(run_dir, stage.name), record)
         log(f"{label}: done in {record['seconds']:.1f} s ({record.get('summary_line', '')})")
         records[stage.name] = record
     return records

@@ -1,5 +1,8 @@
 """Session configuration as it reaches the node graph and its stages: the classifier's cameras, lockstep sim, the BC policy."""
 
+import json
+import pathlib
+
 import pytest
 
 from robot_stack.session.config import RewardSetup, SessionConfig
@@ -141,6 +144,17 @@ def test_a_resume_with_other_settings_saves_them_for_the_next_resume(tmp_path):
     lines.clear()
     Session(load_session_config(cfg.run_dir), log=lines.append).prepare()
     assert not any("session.json" in line for line in lines)  # nothing changed: nothing said
+    # a session.json written before a field existed: at its default the new field is no change
+    path = pathlib.Path(cfg.run_dir) / "session.json"
+    saved = json.loads(path.read_text())
+    del saved["prior.forward_demos"]
+    path.write_text(json.dumps(saved))
+    resumed = load_session_config(cfg.run_dir)
+    resumed.episode.horizon = 41
+    lines.clear()
+    Session(resumed, log=lines.append).prepare()
+    said = [line for line in lines if "session.json" in line]
+    assert said and "episode.horizon" in said[0] and "forward_demos" not in said[0]
 
 
 def test_the_default_session_is_the_measured_recipe_and_a_fixed_encoder_needs_a_trained_one(tmp_path):
@@ -159,10 +173,63 @@ def test_the_default_session_is_the_measured_recipe_and_a_fixed_encoder_needs_a_
 
 def test_an_unset_forward_demos_leaves_the_prior_stage_as_run_dirs_from_before_it_had_it(tmp_path):
     """A new PriorDataConfig field must not re-collect (and so duplicate) an older run dir's prior data."""
+    import dataclasses
+
     from robot_stack.session.prior_data import PriorDataConfig
+    from robot_stack.session.stages import config_hash
 
-    def prior_of(**kw):
-        return Session(SessionConfig(run_dir=str(tmp_path), prior=PriorDataConfig(**kw)), log=lambda s: None).prior_stage_config()["prior"]
+    def prior_hash(**kw):
+        return config_hash(Session(SessionConfig(run_dir=str(tmp_path), prior=PriorDataConfig(**kw)), log=lambda s: None).prior_stage_config())
 
-    assert "forward_demos" not in prior_of(demos_per_task=5) and "demos_per_task" in prior_of(demos_per_task=5)
-    assert prior_of(demos_per_task=5, forward_demos=2)["forward_demos"] == 2
+    def hash_before_the_field(**kw):  # the stage config as run dirs prepared before forward_demos recorded it
+        cfg = SessionConfig(run_dir=str(tmp_path), prior=PriorDataConfig(**kw))
+        prior = dataclasses.asdict(cfg.prior)
+        del prior["forward_demos"]
+        return config_hash({"scene": cfg.scene, "prior": prior, "seed": cfg.seed, "image_size": cfg.image_size,
+                            "cameras": list(cfg.cameras)})
+
+    assert prior_hash(demos_per_task=5) == hash_before_the_field(demos_per_task=5)
+    assert prior_hash(demos_per_task=5, forward_demos=2) != prior_hash(demos_per_task=5)
+
+
+def test_prior_collection_cut_short_is_finished_and_other_prior_settings_are_refused(tmp_path, monkeypatch):
+    """Ctrl-C during the prior data, then ``robot-stack run`` again: the store ends with what the
+    settings ask for, not the first try's episodes plus a whole second collection. Other prior
+    settings on the same run dir are refused: the store cannot drop the old prior data."""
+    from robot_stack.session import prior_data
+    from robot_stack.session.prior_data import PriorDataConfig
+    from robot_stack.store import EpisodeStore
+
+    tasks = ("put_cube_in_bowl", "take_cube_out_of_bowl")
+
+    def config(demos):  # a given policy and classifier leave only the prior data to prepare
+        return SessionConfig(run_dir=str(tmp_path / "run"), image_size=16, cameras=("front",),
+                             prior=PriorDataConfig(demos_per_task=demos, failures_per_task=1),
+                             pretrained=str(lab_checkpoints(tmp_path, tasks)), reward=RewardSetup(classifier=str(tmp_path / "clf")))
+
+    real, calls = prior_data.record_expert_episode, []
+
+    def interrupted(*args, **kw):
+        calls.append(kw.get("kind"))
+        if len(calls) == 4:  # the forward task's demos and failure are done; Ctrl-C in the take-out's
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(prior_data, "record_expert_episode", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Session(config(2), log=lambda s: None).prepare()
+    monkeypatch.setattr(prior_data, "record_expert_episode", real)
+    lines = []
+    records = Session(config(2), log=lines.append).prepare()
+    assert any("finishing the collection that was cut short" in line for line in lines)
+    assert records["collect_prior"]["counts"]["kept"] >= 3
+    store = EpisodeStore.open(Session(config(2), log=lambda s: None).paths.store, read_only=True)
+    by_kind = {}
+    for e in store.episodes("sim-widowx250-prior"):
+        if e.extra["prior_kind"] == "failure" or e.extra.get("ground_truth"):
+            by_kind[e.task_id, e.extra["prior_kind"]] = by_kind.get((e.task_id, e.extra["prior_kind"]), 0) + 1
+    assert by_kind == {(t, k): n for t in tasks for k, n in (("demo", 2), ("failure", 1))}
+    before = len(store.episodes("sim-widowx250-prior"))
+    with pytest.raises(RuntimeError, match="already holds prior data .* Start a new --run_dir"):
+        Session(config(3), log=lambda s: None).prepare()
+    assert len(EpisodeStore.open(store.url, read_only=True).episodes("sim-widowx250-prior")) == before

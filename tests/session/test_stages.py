@@ -89,3 +89,40 @@ def test_paths_inside_the_run_dir_hash_by_their_place_in_it(tmp_path):
     assert calls == ["s"]  # the copy is cached: its own bc_policy is the same input
     run_stages(moved, [make_stage("s", {"init_from": str(moved / "bc_policy"), "other": "/elsewhere2"}, calls)], lambda s: None)
     assert calls == ["s", "s"]  # a path outside it still counts as written
+
+
+
+def test_a_field_added_with_hash_omits_default_keeps_older_caches_until_it_is_set(tmp_path):
+    """Run dirs prepared before a config field existed keep their stages (re-collecting prior data
+    would append a second copy to the store); setting the new field re-runs them."""
+    import dataclasses
+
+    from robot_stack.config import HASH_OMITS_DEFAULT
+    from robot_stack.session.stages import config_hash
+
+    @dataclasses.dataclass
+    class Inner:
+        size: tuple[int, int] = (64, 64)
+
+    @dataclasses.dataclass
+    class Before:
+        demos: int = 5
+        inner: Inner = dataclasses.field(default_factory=Inner)
+
+    @dataclasses.dataclass
+    class WithMarkedField(Before):
+        fewer: int = dataclasses.field(default=-1, metadata=HASH_OMITS_DEFAULT)
+
+    @dataclasses.dataclass
+    class WithPlainField(Before):
+        fewer: int = -1
+
+    calls = []
+    run_stages(tmp_path, [make_stage("s", {"cfg": dataclasses.asdict(Before())}, calls)], lambda s: None)
+    run_stages(tmp_path, [make_stage("s", {"cfg": Before()}, calls)], lambda s: None)
+    assert calls == ["s"]  # a dataclass hashes as its asdict() did, nested ones and tuples included
+    assert config_hash({"cfg": WithPlainField()}) != config_hash({"cfg": Before()})  # an unmarked new field counts even at its default
+    run_stages(tmp_path, [make_stage("s", {"cfg": WithMarkedField()}, calls)], lambda s: None)
+    assert calls == ["s"]  # at its default the marked field leaves the hash as before it existed
+    run_stages(tmp_path, [make_stage("s", {"cfg": WithMarkedField(fewer=2)}, calls)], lambda s: None)
+    assert calls == ["s", "s"]  # set, it counts
