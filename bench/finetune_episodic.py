@@ -13,7 +13,11 @@ only read) and fine-tunes in one process:
 - the learner is the session's own ``LearnerService`` (same replay mixing, update-to-data ratio and
   publishing) in a thread; the actor waits for it so the ratio holds exactly whatever the CPU speed,
   and loads the newest version at episode boundaries, as the actor node does;
-- forward and backward episodes alternate, as in a session, with the stochastic policy.
+- forward and backward episodes alternate, as in a session, with the stochastic policy;
+- ``--operator-at STEP`` adds a simulated operator: an episode not done by that step is taken over
+  and finished by the scripted expert, its steps flagged as interventions, as a person with a
+  teleop device would correct the robot; the learner's demo buffer gets them (HIL-SERL), and the
+  evaluation still runs the policy alone.
 
 Then the pre-trained policy, the BC baseline, ``--curve-points`` versions and the newest one are
 scored from the same starts as bench/session.py (bench/session_common.py). If this bench cannot lift the
@@ -23,7 +27,8 @@ what hold a session back.
 Prints one JSON object as its last line: forward_success_pretrained, forward_success_finetuned,
 backward_success_finetuned, bc_baseline_success, online_steps, updates, policy_version_finetuned,
 forward_success_by_version, forward_online_success_by_block (training forward episodes that
-succeeded, per block of ``--block-episodes``), stopped_by (SIGTERM or SIGINT when a signal ended
+succeeded, per block of ``--block-episodes``; with ``--operator-at`` only those the policy finished
+alone), forward_assisted_by_block (the share the simulated operator took over), stopped_by (SIGTERM or SIGINT when a signal ended
 the online phase early: the bench then still scores the versions saved so far; a second signal
 ends the process), plus timings and settings. ``--out-dir`` also gets the session.json it trained
 with (the source's, with this run's update-to-data ratio and learner overrides), so
@@ -64,14 +69,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--curve-points", type=int, default=5, help="earlier versions whose forward success is also measured")
     p.add_argument("--block-episodes", type=int, default=20, help="training forward episodes per online-success block")
     p.add_argument("--seed", type=int, default=1, help="seed of the training starts (the eval's starts have their own)")
+    p.add_argument("--operator-at", type=int, default=0,
+                   help="a simulated operator takes over training episodes not done by this step and finishes "
+                        "them with the scripted expert, flagged as interventions (0 = nobody intervenes)")
     add_learner_set(p)
     args = p.parse_args(argv)
     args.learner_overrides = learner_overrides(p, args.learner_set)
     for name in ("online_steps", "eval_episodes", "block_episodes"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
-    if args.timeout_s <= 0 or args.curve_points < 0 or args.publish_every < 0:
-        p.error("--timeout-s must be > 0, --curve-points and --publish-every >= 0")
+    if args.timeout_s <= 0 or args.curve_points < 0 or args.publish_every < 0 or args.operator_at < 0:
+        p.error("--timeout-s must be > 0, --curve-points, --publish-every and --operator-at >= 0")
     return args
 
 
@@ -100,20 +108,33 @@ def copy_prepared(source: pathlib.Path, out: pathlib.Path):
     return cfg, src
 
 
-def run_episode(scene, policy, task, writer, rng, horizon: int) -> tuple[int, bool]:
-    """One stochastic episode from a random start of ``task``, ground-truth reward; returns (steps, success)."""
-    from robot_stack.session.prior_data import record_sim_episode
+def run_episode(scene, policy, task, writer, rng, horizon: int, operator_at: int = 0) -> tuple[int, bool, bool]:
+    """One stochastic episode from a random start of ``task``, ground-truth reward.
+
+    ``operator_at`` > 0: a simulated operator takes over at that step if the task is not done yet
+    and finishes the episode with the scripted expert (noise as the prior demos'), its steps flagged
+    as an intervention, as a person with a teleop device would (HIL-SERL). Returns (steps, success,
+    assisted: the operator took over).
+    """
+    from robot_stack.session.prior_data import PriorDataConfig, record_sim_episode
 
     scene.randomize(rng, task_id=task.id)
     policy.reset()
+    operator, step = None, 0
 
     def act(obs, images):
+        nonlocal operator, step
+        if operator_at and operator is None and step >= operator_at and not scene.success(task.id):
+            operator = scene.expert(task.id, noise=PriorDataConfig.expert_noise, rng=rng)
+        step += 1
+        if operator is not None:
+            return operator(obs)
         return policy.act(images, obs.state_vector(), task.id, deterministic=False)
 
     _, done, steps = record_sim_episode(scene, writer, task, act, horizon, data_source="online",
                                         extra={"start": "random", "policy_version": policy.version},
-                                        policy_version=policy.version)
-    return steps, done
+                                        policy_version=policy.version, intervening=lambda: operator is not None)
+    return steps, done, operator is not None
 
 
 def main(argv=None) -> int:
@@ -155,7 +176,7 @@ def main(argv=None) -> int:
     watcher = CheckpointWatcher(session.paths.checkpoints, session.policy.task_ids)
     policy = watcher.load_latest()
     rng = np.random.default_rng(args.seed)
-    steps, forward_outcomes, episodes = 0, [], 0
+    steps, forward_outcomes, forward_assisted, episodes = 0, [], [], 0
     bar = tqdm(total=args.online_steps, desc="online (episodic, ground truth)", unit="step")
     t0 = time.monotonic()
     with StopRequest() as stop:
@@ -170,14 +191,16 @@ def main(argv=None) -> int:
                     raise SystemExit("the learner thread stopped (see its log above)")
                 policy = watcher.load_latest() or policy
                 task = fwd if episodes % 2 == 0 else bwd
-                n, ok = run_episode(scene, policy, task, writer, rng, cfg.episode.horizon)
+                n, ok, assisted = run_episode(scene, policy, task, writer, rng, cfg.episode.horizon, args.operator_at)
                 episodes += 1
                 steps += n
                 if task is fwd:
-                    forward_outcomes.append(ok)
+                    forward_outcomes.append(ok and not assisted)  # the policy's own successes
+                    forward_assisted.append(assisted)
                 recent = forward_outcomes[-args.block_episodes:]
                 bar.update(n)
-                bar.set_postfix(version=policy.version, updates=service.updates, forward_recent=f"{sum(recent)}/{len(recent)}")
+                bar.set_postfix(version=policy.version, updates=service.updates, forward_recent=f"{sum(recent)}/{len(recent)}",
+                                **({"assisted": sum(forward_assisted[-args.block_episodes:])} if args.operator_at else {}))
         finally:
             bar.close()
             writer.close()
@@ -194,7 +217,9 @@ def main(argv=None) -> int:
     forward_finetuned = success(finetuned, fwd.id)
     curve[str(finetuned.version)] = forward_finetuned
     bc = CheckpointWatcher(src.bc_policy, session.policy.task_ids).load_latest() if (src.bc_policy / "latest").exists() else None
-    b = args.block_episodes
+    def by_block(flags: list[bool]) -> list[float]:
+        return [round(float(np.mean(flags[i:i + args.block_episodes])), 2) for i in range(0, len(flags), args.block_episodes)]
+
     result = {
         "forward_success_pretrained": curve["1"] if "1" in curve else success(watcher.load(1), fwd.id),
         "forward_success_finetuned": forward_finetuned,
@@ -206,8 +231,9 @@ def main(argv=None) -> int:
         "updates": service.updates,
         "policy_version_finetuned": finetuned.version,
         "forward_success_by_version": curve,
-        "forward_online_success_by_block": [round(float(np.mean(forward_outcomes[i:i + b])), 2)
-                                            for i in range(0, len(forward_outcomes), b)],
+        "forward_online_success_by_block": by_block(forward_outcomes),
+        "operator_at": args.operator_at,
+        "forward_assisted_by_block": by_block(forward_assisted),
         "online_s": round(online_s, 1),
         "utd_ratio": utd,
         "learner_overrides": args.learner_overrides,

@@ -12,6 +12,7 @@ simulator-labelled frames of varied states for the classifier alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -85,9 +86,11 @@ def _collected(store, group: str) -> dict[tuple[str, str], int]:
 
 
 def record_sim_episode(scene, writer, task, act, max_steps: int, settle_steps: int = 0, data_source: str = "prior",
-                       extra: dict | None = None, policy_version: int = 0) -> tuple[str | None, bool, int]:
+                       extra: dict | None = None, policy_version: int = 0,
+                       intervening: Callable[[], bool] | None = None) -> tuple[str | None, bool, int]:
     """Run ``act(obs, images {camera: (H, W, 3) uint8}) -> (7,) action`` on ``task`` from the scene as it
     is and commit the episode to ``writer`` with the simulator's ground truth as reward.
+    ``intervening()``, asked after each ``act``, flags that step as an operator's (teleop) action.
 
     Returns (episode id, success, steps recorded). Reward is 1 on steps after which the task is done (sparse); after
     the first success ``settle_steps`` more are recorded; the last step is terminal on success,
@@ -102,12 +105,13 @@ def record_sim_episode(scene, writer, task, act, max_steps: int, settle_steps: i
         obs = scene.observe()
         images = scene.images()
         sent = scene.step(act(obs, images))
+        operator = bool(intervening and intervening())
         done = bool(scene.success(task.id))
         if done and success_at is None:
             success_at = t
         last = (success_at is not None and t - success_at >= settle_steps) or t == max_steps - 1 and success_at is None
         recorder.add_step(images=images, state=obs.state_vector(), action=sent.action, reward=float(done),
-                          success_prob=float(done), policy_version=policy_version, terminal=last and done,
+                          success_prob=float(done), intervention=operator, policy_version=policy_version, terminal=last and done,
                           truncated=last and not done, timestamp=obs.timestamp)
         steps += 1
         if last:

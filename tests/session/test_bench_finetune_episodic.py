@@ -92,10 +92,13 @@ def test_finetune_episodic_refuses_a_directory_that_is_not_prepared_and_bad_over
 
 
 def test_sigterm_ends_the_online_phase_and_the_bench_still_scores_it(prepared, tmp_path):
+    """Also with a simulated operator: it takes over every episode not done by step 3, and its steps
+    are recorded as interventions (the learner's demo buffer)."""
     out_dir, log = tmp_path / "episodic", tmp_path / "stderr.txt"
     with open(log, "w") as err:  # a file, not a pipe nobody reads while waiting: the progress bar cannot fill it
         proc = subprocess.Popen([sys.executable, str(BENCH), "--from", str(prepared), "--out-dir", str(out_dir),
-                                 "--online-steps", "100000", "--eval-episodes", "2", "--curve-points", "1", "--publish-every", "8"],
+                                 "--online-steps", "100000", "--eval-episodes", "2", "--curve-points", "1", "--publish-every", "8",
+                                 "--operator-at", "3"],
                                 stdout=subprocess.PIPE, stderr=err, text=True)
     try:
         deadline = time.monotonic() + 180
@@ -115,4 +118,11 @@ def test_sigterm_ends_the_online_phase_and_the_bench_still_scores_it(prepared, t
     assert result["stopped_by"] == "SIGTERM" and "ending the online phase" in stderr
     eps = EpisodeStore.open(out_dir / "episodes.zarr", read_only=True).episodes(robot="sim-episodic")
     assert 0 < result["online_steps"] == sum(e.length for e in eps) < 100000
+    store = EpisodeStore.open(out_dir / "episodes.zarr", read_only=True)
+    for e in eps:  # the tiny policy never succeeds within 3 steps: the operator took over each episode there
+        flags = store.read_episode(e, fields=["intervention"], cameras=[]).data["intervention"].astype(bool)
+        assert not flags[:3].any() and flags[3:].all() and e.has_intervention
+    forward = (len(eps) + 1) // 2
+    assert result["operator_at"] == 3 and result["forward_assisted_by_block"] == [1.0] * -(-forward // 20)
+    assert not any(result["forward_online_success_by_block"])
     assert 0.0 <= result["forward_success_finetuned"] <= 1.0 and "1" in result["forward_success_by_version"]
