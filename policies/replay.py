@@ -3,7 +3,8 @@
 Contract (COMMON.md "Replay batches"): ``ReplayBuffer.add_episode(arrays)`` takes time-major
 arrays of one episode; ``sample(batch_size, rng)`` returns a dict of batch-major arrays with
 ``done`` = terminal only (a truncated step is NOT done) and ``mc_return`` = the Cal-QL
-Monte-Carlo return-to-go computed once per episode at add time.
+Monte-Carlo return-to-go computed once per episode at add time (a policy step that a person
+later took over from counts as a failure's: the success was the correction's).
 
 Storage is a ring of preallocated slots. An episode of T steps takes T+1 contiguous slots (its
 observations o_0..o_T) so that ``next`` is always slot+1; the slot of o_T holds no transition.
@@ -186,6 +187,12 @@ class ReplayBuffer:
             reward, cfg.gamma, terminal_end=bool(terminal[-1]), reward_neg=cfg.reward_neg,
             sparse_reward=cfg.sparse_reward, truncation_tail=cfg.truncation_tail,
         )
+        # A policy step that a person later had to take over from earned no return of the
+        # policy's own: the episode succeeded because of the correction. Counting the rescued
+        # return made filtered BC imitate exactly the actions the operator corrected, and lifted
+        # Cal-QL's lower bound on them; they count as a failure's steps instead.
+        corrected = ~intervention & (np.cumsum(intervention[::-1])[::-1] > 0)
+        mc = np.where(corrected, np.float32(cfg.reward_neg / (1.0 - cfg.gamma)), mc).astype(np.float32)
         sampleable = np.ones(T, dtype=bool)
         if not terminal[-1] and not has_final:
             sampleable[-1] = False

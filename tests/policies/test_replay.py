@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from policies.replay import MixedReplay, ReplayBuffer, ReplayConfig
 
@@ -138,6 +139,22 @@ def test_interventions_also_go_to_demo_buffer():
     mixed = MixedReplay({"rl": rl, "demo": demo}, {"rl": 0.5, "demo": 0.5})
     mb = mixed.sample(64, np.random.default_rng(0))
     assert (mb["source"] == 1).sum() == 32 and mb["intervention"][mb["source"] == 1].all()
+
+
+def test_policy_steps_a_person_took_over_from_earn_no_return_of_their_own():
+    """The operator corrected them: the rescued success must not make filtered BC imitate them or
+    lift Cal-QL's lower bound on them. Steps the policy took after the person let go keep theirs."""
+    from policies.losses import imitation_weights
+
+    buf = ReplayBuffer(capacity=100, gamma=0.9)
+    buf.add_episode(episode(7, start=10, intervention=[0, 0, 1, 1, 0, 0, 0], reward=[0, 0, 0, 0, 0, 0, 1], images=False))
+    b = buf.gather(np.arange(7))
+    np.testing.assert_allclose(b["mc_return"], [0.0, 0.0, 0.9**4, 0.9**3, 0.9**2, 0.9, 1.0], rtol=1e-6)
+    weights = imitation_weights(torch.as_tensor(b["mc_return"]), torch.as_tensor(b["intervention"]), successes_only=True)
+    assert weights.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    # a success the policy reached alone keeps every step's return
+    buf.add_episode(episode(3, start=50, reward=[0, 0, 1], images=False))
+    np.testing.assert_allclose(buf.gather(np.arange(8, 11))["mc_return"], [0.81, 0.9, 1.0], rtol=1e-6)
 
 
 def test_mixed_replay_ratios_and_empty_sources():
