@@ -30,9 +30,10 @@ forward_success_by_version, forward_online_success_by_block (training forward ep
 succeeded, per block of ``--block-episodes``; with ``--operator-at`` only those the policy finished
 alone), forward_assisted_by_block (the share the simulated operator took over), stopped_by
 (SIGTERM or SIGINT when a signal ended the online phase early: the bench then still scores the
-versions saved so far; a second signal ends the process), plus timings and settings. ``--out-dir`` also gets the session.json it trained
-with (the source's, with this run's update-to-data ratio and learner overrides), so
-``robot-stack critic-report --run OUT`` inspects its critics.
+versions saved so far; a second signal ends the process), plus timings and settings.
+``--out-dir`` also gets the session.json it trained with (the source's, with this run's
+update-to-data ratio and learner overrides), so ``robot-stack critic-report --run OUT`` inspects
+its critics.
 
     python bench/finetune_episodic.py --from runs/sim-widowx250 --out-dir /tmp/episodic --online-steps 30000
 """

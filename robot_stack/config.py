@@ -50,7 +50,7 @@ def hashable_config(value: Any) -> Any:
         out = {}
         for f in dataclasses.fields(value):
             v = getattr(value, f.name)
-            if f.metadata.get("hash") == "omit_at_default" and v == _field_default(f):
+            if f.metadata.get("hash") == HASH_OMITS_DEFAULT["hash"] and v == _field_default(f):
                 continue
             out[f.name] = hashable_config(v)
         return out
