@@ -159,9 +159,16 @@ class PickPlaceExpert(_Expert):
         if phase == "approach":
             self.grasp_yaw = None  # re-choose the grasp yaw at each (re-)approach
 
+    def _holding(self, obs: ArmObservation) -> bool:
+        """Whether the cube sits between the (not fully open) fingers."""
+        cube = self.scene.privileged()["cube_pose"][:3]
+        return bool(np.linalg.norm(cube - obs.ee_pose[:3]) < 1.5 * self.scene.cube_half and obs.gripper < 0.9)
+
     def __call__(self, obs: ArmObservation) -> np.ndarray:
         if self.phase == "start":
-            self._enter("approach")
+            # an expert that takes over from a policy (a simulated operator) may find the cube
+            # already held: carry it on rather than open the hand and start the grasp again
+            self._enter("carry" if self._holding(obs) else "approach")
         cube, cube_yaw = self._cube(obs)
         ee = obs.ee_pose[:3]
         c = self.scene.cube_half
@@ -169,7 +176,7 @@ class PickPlaceExpert(_Expert):
         carry_z = max(self.hover, self.scene.bowl_height + 2.5 * c + 0.02)
         grip = OPEN
         a = np.zeros(7)
-        in_hand = np.linalg.norm(cube - ee) < 1.5 * c and obs.gripper < 0.9
+        in_hand = self._holding(obs)
         if self.phase in ("carry", "lower") and not in_hand:
             self._enter("approach")  # dropped it: start over
         self.wait += 1

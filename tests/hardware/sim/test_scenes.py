@@ -266,6 +266,32 @@ def test_scripted_experts_succeed_from_randomised_starts(scenes, name, seeds):
         assert wins >= int(np.ceil(0.9 * seeds)), f"{name}/{task.id}: {wins}/{seeds} ({results})"
 
 
+def test_an_expert_taking_over_a_held_cube_carries_it_on(scenes):
+    """A simulated operator takes over from a policy mid-grasp: a fresh expert that finds the cube
+    between the fingers keeps them closed and finishes, rather than dropping it to start over
+    (which would label the policy's own good states with "open the hand")."""
+    scene = scenes["widowx250_cube_bowl"]
+    for seed in range(3):
+        rng = np.random.default_rng(5000 + seed)
+        scene.randomize(rng, task_id="put_cube_in_bowl")
+        first = scene.expert("put_cube_in_bowl", noise=0.0, rng=rng)
+        for _ in range(scene.max_episode_steps):
+            scene.step(first(scene.observe()))
+            if first.phase == "carry" and first.wait >= 3:
+                break
+        assert first.phase == "carry", f"seed {seed}: the first expert never lifted the cube ({first.phase})"
+        operator = scene.expert("put_cube_in_bowl", noise=0.0, rng=rng)
+        actions = []
+        for _ in range(scene.max_episode_steps):
+            actions.append(operator(scene.observe()))
+            scene.step(actions[-1])
+            if scene.success("put_cube_in_bowl"):
+                break
+        assert actions[0][6] == -1.0, f"seed {seed}: the operator opened the hand on a held cube"
+        assert scene.success("put_cube_in_bowl"), f"seed {seed}: not finished in {len(actions)} steps"
+        assert len(actions) < 40, f"seed {seed}: {len(actions)} steps (started over instead of carrying on?)"
+
+
 def test_arm_overrides_keep_the_robot_safety_box():
     scene = make_scene("widowx250_cube_bowl", seed=0, arm_overrides={"safety": {"watchdog_timeout_s": 2.0}, "control_hz": 10.0})
     limits = scene.arm.config.safety
