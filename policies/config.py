@@ -234,6 +234,20 @@ class LearnerConfig:
         """Inverse of :meth:`to_dict` (used when a checkpoint rebuilds its networks)."""
         return cls(**dict(data))
 
+    def objective_changes(self, saved: Mapping[str, Any]) -> list[str]:
+        """What this config trains differently from ``saved`` (another config's :meth:`to_dict`,
+        e.g. a checkpoint's): one ``"calql.bc_weight: 30.0 -> 0.0"`` line per loss setting.
+
+        A learner resuming a checkpoint keeps its networks whatever these say, but goes on with
+        another objective than the checkpoint was trained with, which is rarely meant (a policy
+        pre-trained with a BC term and fine-tuned without one loses it within minutes).
+        ``calql.init_alpha`` is left out: a resumed learner restores its temperature.
+        """
+        now, before = self.to_dict(), dict(saved)
+        pairs = [(f"calql.{k}", v, dict(before.get("calql") or {}).get(k)) for k, v in now["calql"].items() if k != "init_alpha"]
+        pairs += [(k, now[k], before.get(k)) for k in ("batch_size", "bc_loss", "bc_data")]
+        return [f"{name}: {old!r} -> {new!r}" for name, new, old in pairs if old is not None and old != new]
+
 
 PRESETS = ("cpu", "gpu")
 

@@ -70,15 +70,22 @@ class LearnerService:
         self.learner = build_learner(cfg.policy, self.config)
         self.manager = CheckpointManager(cfg.checkpoints, keep=cfg.keep_checkpoints)
         self.version = self.manager.latest_version() or 0
+        self.objective_changes: list[str] = []  # loss settings that differ from the resumed checkpoint's
         if self.version:
             try:
-                self.manager.restore(self.learner, self.version)
+                ckpt = self.manager.restore(self.learner, self.version)
             except OptimizerStateMismatch as exc:
                 # e.g. pre-trained with a frozen encoder, fine-tuned with it trained: the weights are what matters
                 log.warning("v%d: %s; weights restored, optimiser state starts afresh", self.version, exc)
                 self.learner = build_learner(cfg.policy, self.config)  # no half-loaded optimisers
-                self.manager.restore(self.learner, self.version, with_optimizer=False)
+                ckpt = self.manager.restore(self.learner, self.version, with_optimizer=False)
             log.info("resumed from checkpoint v%d (%d updates)", self.version, self.learner.step)
+            self.objective_changes = self.config.objective_changes(ckpt.meta.get("config") or {})
+            if self.objective_changes:
+                log.warning(
+                    "v%d was trained with other loss settings than this learner's; going on with %s. "
+                    "Give the learner the policy.* parameters (and learner_overrides) the checkpoint was trained with "
+                    "unless that is meant.", self.version, "; ".join(self.objective_changes))
         self.loader = ReplayLoader(self.store, loader_config(cfg.policy, self.config, cfg.data))
         self.loader.load_new()
         self.online_at_start = self._online_transitions()

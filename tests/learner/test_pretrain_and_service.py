@@ -89,6 +89,7 @@ def test_service_resumes_respects_utd_and_publishes_versions(prior_store, spec, 
                                chunk_updates=2, policy=spec)
     service = LearnerService(cfg, store=prior_store)
     assert service.version == 1 and service.learner.step == 2  # resumed pre-training, optimiser included
+    assert service.objective_changes == []  # same spec: same loss as pre-training
     assert not service.step() and service.allowed_updates() == 0  # no online data yet: nothing to learn from
     add_online_episode(prior_store, steps=12, intervention_from=8)
     service.loader.load_new()
@@ -174,6 +175,9 @@ def test_service_resumes_weights_when_the_trainable_set_changed(prior_store, spe
     with caplog.at_level("WARNING"):
         service = LearnerService(cfg, store=prior_store)
     assert "optimiser state starts afresh" in caplog.text and "does not fit" in caplog.text
+    # going on with another objective than the checkpoint's is named, so a lab notices a missing policy.*
+    assert service.objective_changes == ["calql.freeze_image_encoder: True -> False"]
+    assert "other loss settings" in caplog.text and "freeze_image_encoder: True -> False" in caplog.text
     assert service.version == 1 and service.learner.step == 2
     image = service.learner.q_net.encoder.image
     assert all(p.requires_grad for p in image.parameters())
@@ -184,6 +188,11 @@ def test_service_resumes_weights_when_the_trainable_set_changed(prior_store, spe
     # the same checkpoint with the same trainable set still restores its optimiser state
     same = LearnerService(dataclasses.replace(cfg, learner_overrides=""), store=prior_store)
     assert same.learner.optimizers["critic"].state_dict()["state"]
+    assert same.objective_changes == []
+    # e.g. a launch file without the pre-training's BC weight
+    other = LearnerService(dataclasses.replace(cfg, learner_overrides="", policy=dataclasses.replace(frozen, bc_weight=7.0)),
+                           store=prior_store)
+    assert other.objective_changes == [f"calql.bc_weight: {same.config.calql.bc_weight!r} -> 7.0"]
 
 
 def test_critic_report_cli_reads_a_calql_checkpoint_and_refuses_a_bc_one(prior_store, spec, tmp_path, capsys):

@@ -37,3 +37,16 @@ def test_each_robot_has_a_launch_file_for_its_graph(robot):
     assert f"{robot}_finetune.yaml" in src and (LAUNCH / f"{robot}_finetune.yaml").exists()
     params = yaml.safe_load((LAUNCH / "params" / f"{robot}.yaml").read_text())
     assert params["controller"]["ros__parameters"]["arm"] == robot
+
+
+@pytest.mark.parametrize("robot", ["widowx250", "widowx_ai", "franka"])
+def test_the_commented_pretraining_recipe_fits_the_learner(robot, tmp_path):
+    """The params files suggest, commented out, the loss settings of README step 6's recipe: they
+    must still parse as the learner's parameters once a lab uncomments them."""
+    src = (LAUNCH / "params" / f"{robot}.yaml").read_text()
+    uncommented = src.replace("    # policy.", "    policy.")
+    assert uncommented != src
+    path = tmp_path / f"{robot}.yaml"
+    path.write_text(uncommented)
+    cfg = from_mapping(load_node_class("learner").Config, load_params_file(path, "/learner", "learner"), source=robot)
+    assert (cfg.policy.bc_weight, cfg.policy.cql_alpha, cfg.policy.freeze_image_encoder) == (30.0, 0.5, True)
