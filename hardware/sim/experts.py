@@ -164,11 +164,23 @@ class PickPlaceExpert(_Expert):
         cube = self.scene.privileged()["cube_pose"][:3]
         return bool(np.linalg.norm(cube - obs.ee_pose[:3]) < 1.5 * self.scene.cube_half and obs.gripper < 0.9)
 
+    def _gripping(self, obs: ArmObservation) -> bool:
+        """Whether the hand was told to close and holds the cube: at a takeover, fingers partly
+        open around the cube on the way down are not yet a grasp."""
+        partly_open = (1.0 + PARTLY_OPEN) / 2.0  # as an opening in [0, 1], as the world reports targets
+        return self._holding(obs) and self.scene.world.gripper_target() < 0.5 * partly_open
+
+    def _lined_up(self, obs: ArmObservation, grasp_xy: np.ndarray, cube_yaw: float) -> bool:
+        """Whether the hand is over the grasp point (xy) and turned to the grasp yaw."""
+        target_q = geometry.quat_mul(geometry.rotvec_to_quat([0, 0, cube_yaw]), self.down_quat)
+        yaw_err = geometry.quat_error(target_q, obs.ee_pose[3:])[2]
+        return bool(np.linalg.norm(obs.ee_pose[:2] - grasp_xy) < 0.008 * self.s and abs(yaw_err) < 0.15)
+
     def __call__(self, obs: ArmObservation) -> np.ndarray:
         if self.phase == "start":
             # an expert that takes over from a policy (a simulated operator) may find the cube
             # already held: carry it on rather than open the hand and start the grasp again
-            self._enter("carry" if self._holding(obs) else "approach")
+            self._enter("carry" if self._gripping(obs) else "approach")
         cube, cube_yaw = self._cube(obs)
         ee = obs.ee_pose[:3]
         c = self.scene.cube_half
@@ -177,14 +189,15 @@ class PickPlaceExpert(_Expert):
         grip = OPEN
         a = np.zeros(7)
         in_hand = self._holding(obs)
+        grasp_xy = cube[:2] + self.grasp_shift
+        if self.steps == 0 and self.phase == "approach" and ee[2] < cube[2] + self.hover and self._lined_up(obs, grasp_xy, cube_yaw):
+            self._enter("descend")  # took over above the cube, hand open and turned right: go on down
         if self.phase in ("carry", "lower") and not in_hand:
             self._enter("approach")  # dropped it: start over
         self.wait += 1
-        grasp_xy = cube[:2] + self.grasp_shift
         if self.phase == "approach":
             a = self._travel(obs, grasp_xy, cube[2] + self.hover, cube_yaw)
-            yaw_err = geometry.quat_error(geometry.quat_mul(geometry.rotvec_to_quat([0, 0, cube_yaw]), self.down_quat), obs.ee_pose[3:])[2]
-            if np.linalg.norm(ee[:2] - grasp_xy) < 0.008 * self.s and abs(yaw_err) < 0.15:
+            if self._lined_up(obs, grasp_xy, cube_yaw):
                 self._enter("descend")
         elif self.phase == "descend":
             a = self._move(obs, np.array([grasp_xy[0], grasp_xy[1], grasp_z]), cube_yaw)

@@ -266,11 +266,12 @@ def test_scripted_experts_succeed_from_randomised_starts(scenes, name, seeds):
         assert wins >= int(np.ceil(0.9 * seeds)), f"{name}/{task.id}: {wins}/{seeds} ({results})"
 
 
-def test_an_expert_taking_over_a_held_cube_carries_it_on(scenes):
+@pytest.mark.parametrize("name", ["widowx250_cube_bowl", "franka_cube_bowl", "widowx_ai_cube_bowl"])
+def test_an_expert_taking_over_a_held_cube_carries_it_on(scenes, name):
     """A simulated operator takes over from a policy mid-grasp: a fresh expert that finds the cube
     between the fingers keeps them closed and finishes, rather than dropping it to start over
     (which would label the policy's own good states with "open the hand")."""
-    scene = scenes["widowx250_cube_bowl"]
+    scene = scenes[name]
     for seed in range(3):
         rng = np.random.default_rng(5000 + seed)
         scene.randomize(rng, task_id="put_cube_in_bowl")
@@ -290,6 +291,28 @@ def test_an_expert_taking_over_a_held_cube_carries_it_on(scenes):
         assert actions[0][6] == -1.0, f"seed {seed}: the operator opened the hand on a held cube"
         assert scene.success("put_cube_in_bowl"), f"seed {seed}: not finished in {len(actions)} steps"
         assert len(actions) < 40, f"seed {seed}: {len(actions)} steps (started over instead of carrying on?)"
+
+
+@pytest.mark.parametrize("name", ["widowx250_cube_bowl", "franka_cube_bowl", "widowx_ai_cube_bowl"])
+def test_an_expert_taking_over_above_the_cube_goes_on_down(scenes, name):
+    """Taking over from a policy whose open hand is already lined up over the cube on its way
+    down, the expert descends from there rather than rising to its approach height first."""
+    scene = scenes[name]
+    for seed in range(3):
+        rng = np.random.default_rng(6000 + seed)
+        scene.randomize(rng, task_id="put_cube_in_bowl")
+        first = scene.expert("put_cube_in_bowl", noise=0.0, rng=rng)
+        for _ in range(scene.max_episode_steps):
+            scene.step(first(scene.observe()))
+            if first.phase == "descend" and first.wait >= 2:
+                break
+        assert first.phase == "descend", f"seed {seed}: the first expert never descended ({first.phase})"
+        z0 = scene.observe().ee_pose[2]
+        operator = scene.expert("put_cube_in_bowl", noise=0.0, rng=rng)
+        a = operator(scene.observe())
+        assert operator.phase == "descend" and a[2] < 0, f"seed {seed}: {operator.phase}, dz {a[2]:+.2f}"
+        scene.step(a)
+        assert scene.observe().ee_pose[2] < z0
 
 
 def test_arm_overrides_keep_the_robot_safety_box():
