@@ -266,21 +266,30 @@ def test_scripted_experts_succeed_from_randomised_starts(scenes, name, seeds):
         assert wins >= int(np.ceil(0.9 * seeds)), f"{name}/{task.id}: {wins}/{seeds} ({results})"
 
 
-@pytest.mark.parametrize("name", ["widowx250_cube_bowl", "franka_cube_bowl", "widowx_ai_cube_bowl"])
+CUBE_BOWLS = ["widowx250_cube_bowl", "franka_cube_bowl", "widowx_ai_cube_bowl"]
+
+
+def expert_until(scene, seed: int, phase: str, wait: int) -> np.random.Generator:
+    """From a random "put in" start, let the expert act until it has spent ``wait`` steps in
+    ``phase``: the state a policy hands over to a (simulated) operator. Returns the rng."""
+    rng = np.random.default_rng(seed)
+    scene.randomize(rng, task_id="put_cube_in_bowl")
+    first = scene.expert("put_cube_in_bowl", noise=0.0, rng=rng)
+    for _ in range(scene.max_episode_steps):
+        scene.step(first(scene.observe()))
+        if first.phase == phase and first.wait >= wait:
+            return rng
+    raise AssertionError(f"seed {seed}: the expert never reached {phase} ({first.phase})")
+
+
+@pytest.mark.parametrize("name", CUBE_BOWLS)
 def test_an_expert_taking_over_a_held_cube_carries_it_on(scenes, name):
     """A simulated operator takes over from a policy mid-grasp: a fresh expert that finds the cube
     between the fingers keeps them closed and finishes, rather than dropping it to start over
     (which would label the policy's own good states with "open the hand")."""
     scene = scenes[name]
     for seed in range(3):
-        rng = np.random.default_rng(5000 + seed)
-        scene.randomize(rng, task_id="put_cube_in_bowl")
-        first = scene.expert("put_cube_in_bowl", noise=0.0, rng=rng)
-        for _ in range(scene.max_episode_steps):
-            scene.step(first(scene.observe()))
-            if first.phase == "carry" and first.wait >= 3:
-                break
-        assert first.phase == "carry", f"seed {seed}: the first expert never lifted the cube ({first.phase})"
+        rng = expert_until(scene, 5000 + seed, "carry", 3)
         operator = scene.expert("put_cube_in_bowl", noise=0.0, rng=rng)
         actions = []
         for _ in range(scene.max_episode_steps):
@@ -293,20 +302,13 @@ def test_an_expert_taking_over_a_held_cube_carries_it_on(scenes, name):
         assert len(actions) < 40, f"seed {seed}: {len(actions)} steps (started over instead of carrying on?)"
 
 
-@pytest.mark.parametrize("name", ["widowx250_cube_bowl", "franka_cube_bowl", "widowx_ai_cube_bowl"])
+@pytest.mark.parametrize("name", CUBE_BOWLS)
 def test_an_expert_taking_over_above_the_cube_goes_on_down(scenes, name):
     """Taking over from a policy whose open hand is already lined up over the cube on its way
     down, the expert descends from there rather than rising to its approach height first."""
     scene = scenes[name]
     for seed in range(3):
-        rng = np.random.default_rng(6000 + seed)
-        scene.randomize(rng, task_id="put_cube_in_bowl")
-        first = scene.expert("put_cube_in_bowl", noise=0.0, rng=rng)
-        for _ in range(scene.max_episode_steps):
-            scene.step(first(scene.observe()))
-            if first.phase == "descend" and first.wait >= 2:
-                break
-        assert first.phase == "descend", f"seed {seed}: the first expert never descended ({first.phase})"
+        rng = expert_until(scene, 6000 + seed, "descend", 2)
         z0 = scene.observe().ee_pose[2]
         operator = scene.expert("put_cube_in_bowl", noise=0.0, rng=rng)
         a = operator(scene.observe())
