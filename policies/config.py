@@ -244,7 +244,8 @@ class LearnerConfig:
         ``calql.init_alpha`` is left out: a resumed learner restores its temperature.
         """
         now, before = self.to_dict(), dict(saved)
-        pairs = [(f"calql.{k}", v, dict(before.get("calql") or {}).get(k)) for k, v in now["calql"].items() if k != "init_alpha"]
+        calql_before = dict(before.get("calql") or {})
+        pairs = [(f"calql.{k}", v, calql_before.get(k)) for k, v in now["calql"].items() if k != "init_alpha"]
         pairs += [(k, now[k], before.get(k)) for k in ("batch_size", "bc_loss", "bc_data")]
         return [f"{name}: {old!r} -> {new!r}" for name, new, old in pairs if old is not None and old != new]
 

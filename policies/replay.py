@@ -52,6 +52,7 @@ def mc_return_to_go(
     reward_neg: float = 0.0,
     sparse_reward: bool = True,
     truncation_tail: str = "failure",
+    intervention: np.ndarray | None = None,
 ) -> np.ndarray:
     """Discounted return-to-go of ONE episode, the lower bound Cal-QL clamps Q-values with.
 
@@ -63,6 +64,12 @@ def mc_return_to_go(
         are >= r_neg, and what Cal-QL assigns to failures), else 0 (Cal-QL reference code).
     Sparse all-failure episodes (every reward == r_neg) get r_neg / (1 - gamma) at every step,
     as in Cal-QL, whatever the end.
+
+    intervention: optional (T,) bool, the steps a person chose. A policy step that a person later
+    had to take over from earned no return of the policy's own (the episode succeeded because of
+    the correction), so it gets the failure value r_neg / (1 - gamma) too: counting the rescued
+    return made filtered BC imitate exactly the actions the operator corrected, and lifted
+    Cal-QL's lower bound on them. Steps after the person lets go keep their return.
     """
     reward = np.asarray(reward, dtype=np.float64)
     if reward.ndim != 1:
@@ -76,6 +83,10 @@ def mc_return_to_go(
     for t in range(reward.size - 1, -1, -1):
         running = reward[t] + gamma * running
         out[t] = running
+    if intervention is not None:
+        intervention = np.asarray(intervention, dtype=bool)
+        corrected = ~intervention & (np.cumsum(intervention[::-1])[::-1] > 0)
+        out[corrected] = fail_value
     return out.astype(np.float32)
 
 
@@ -185,14 +196,8 @@ class ReplayBuffer:
 
         mc = mc_return_to_go(
             reward, cfg.gamma, terminal_end=bool(terminal[-1]), reward_neg=cfg.reward_neg,
-            sparse_reward=cfg.sparse_reward, truncation_tail=cfg.truncation_tail,
+            sparse_reward=cfg.sparse_reward, truncation_tail=cfg.truncation_tail, intervention=intervention,
         )
-        # A policy step that a person later had to take over from earned no return of the
-        # policy's own: the episode succeeded because of the correction. Counting the rescued
-        # return made filtered BC imitate exactly the actions the operator corrected, and lifted
-        # Cal-QL's lower bound on them; they count as a failure's steps instead.
-        corrected = ~intervention & (np.cumsum(intervention[::-1])[::-1] > 0)
-        mc = np.where(corrected, np.float32(cfg.reward_neg / (1.0 - cfg.gamma)), mc).astype(np.float32)
         sampleable = np.ones(T, dtype=bool)
         if not terminal[-1] and not has_final:
             sampleable[-1] = False

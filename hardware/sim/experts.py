@@ -159,16 +159,16 @@ class PickPlaceExpert(_Expert):
         if phase == "approach":
             self.grasp_yaw = None  # re-choose the grasp yaw at each (re-)approach
 
-    def _holding(self, obs: ArmObservation) -> bool:
-        """Whether the cube sits between the (not fully open) fingers."""
-        cube = self.scene.privileged()["cube_pose"][:3]
-        return bool(np.linalg.norm(cube - obs.ee_pose[:3]) < 1.5 * self.scene.cube_half and obs.gripper < 0.9)
+    def _holding(self, obs: ArmObservation, cube_xyz: np.ndarray) -> bool:
+        """Whether the cube (its centre ``cube_xyz``) sits between the (not fully open) fingers."""
+        return bool(np.linalg.norm(cube_xyz - obs.ee_pose[:3]) < 1.5 * self.scene.cube_half and obs.gripper < 0.9)
 
     def _gripping(self, obs: ArmObservation) -> bool:
         """Whether the hand was told to close and holds the cube: at a takeover, fingers partly
         open around the cube on the way down are not yet a grasp."""
         partly_open = (1.0 + PARTLY_OPEN) / 2.0  # as an opening in [0, 1], as the world reports targets
-        return self._holding(obs) and self.scene.world.gripper_target() < 0.5 * partly_open
+        cube = self.scene.privileged()["cube_pose"][:3]
+        return self._holding(obs, cube) and self.scene.world.gripper_target() < 0.5 * partly_open
 
     def _lined_up(self, obs: ArmObservation, grasp_xy: np.ndarray, cube_yaw: float) -> bool:
         """Whether the hand is over the grasp point (xy) and turned to the grasp yaw."""
@@ -188,7 +188,7 @@ class PickPlaceExpert(_Expert):
         carry_z = max(self.hover, self.scene.bowl_height + 2.5 * c + 0.02)
         grip = OPEN
         a = np.zeros(7)
-        in_hand = self._holding(obs)
+        in_hand = self._holding(obs, cube)
         grasp_xy = cube[:2] + self.grasp_shift
         if self.steps == 0 and self.phase == "approach" and ee[2] < cube[2] + self.hover and self._lined_up(obs, grasp_xy, cube_yaw):
             self._enter("descend")  # took over above the cube, hand open and turned right: go on down
