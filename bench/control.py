@@ -69,29 +69,33 @@ def sim_steps_per_s_render128(quick: bool) -> float:
     return sim_steps_per_s(60 if quick else 600, 128)
 
 
-def expert_success(quick: bool) -> dict[str, float]:
-    """Success rate of each scripted expert (noise 0.1) from randomised starts."""
+def expert_success(quick: bool, gate: str = "strict") -> tuple[dict[str, float], dict[str, float]]:
+    """Success rate of each scripted expert (noise 0.1, pick experts with descent ``gate``) from
+    randomised starts, and its mean steps to success."""
     from hardware.sim import SCENES, make_scene
 
     seeds = 3 if quick else 30
     out: dict[str, float] = {}
+    steps: dict[str, float] = {}
     for name in sorted(SCENES):
         scene = make_scene(name, seed=0)
         for task in scene.tasks:
-            wins = 0
+            won: list[int] = []
             for s in range(seeds):
                 rng = np.random.default_rng(10_000 + s)
                 scene.randomize(rng, task_id=task.id)
-                expert = scene.expert(task.id, noise=0.1, rng=rng)
-                for _ in range(scene.max_episode_steps):
+                expert = scene.expert(task.id, noise=0.1, rng=rng, gate=gate)
+                for t in range(scene.max_episode_steps):
                     scene.step(expert(scene.observe()))
                     if scene.success(task.id):
-                        wins += 1
+                        won.append(t + 1)
                         break
-            out[f"{name}/{task.id}"] = wins / seeds
-            log(f"expert {name}/{task.id}: {wins}/{seeds}")
+            key = f"{name}/{task.id}"
+            out[key] = len(won) / seeds
+            steps[key] = round(float(np.mean(won)), 1) if won else float("nan")
+            log(f"expert {key}: {len(won)}/{seeds}, {steps[key]} steps")
         scene.close()
-    return out
+    return out, steps
 
 
 def driver_figures(quick: bool) -> dict[str, float | None]:
@@ -111,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke-test sizes")
     parser.add_argument("--skip-experts", action="store_true", help="skip the expert success rates")
+    parser.add_argument("--gate", default="strict", help="the pick experts' descent gate (strict | loose)")
     args = parser.parse_args(argv)
 
     result: dict[str, object] = {"quick": args.quick}
@@ -124,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"  64x64: {result['sim_steps_per_s_render64']}, no render: {result['sim_steps_per_s_no_render']}, "
         f"franka 128: {result['sim_steps_per_s_franka_render128']}")
     if not args.skip_experts:
-        result["expert_success"] = expert_success(args.quick)
+        result["expert_gate"] = args.gate
+        result["expert_success"], result["expert_steps_to_success"] = expert_success(args.quick, args.gate)
     result.update(driver_figures(args.quick))
     print(json.dumps(result))
     return 0

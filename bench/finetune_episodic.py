@@ -109,15 +109,19 @@ def copy_prepared(source: pathlib.Path, out: pathlib.Path):
     return cfg, src
 
 
-def run_episode(scene, policy, task, writer, rng, horizon: int, operator_at: int = 0) -> tuple[int, bool, bool]:
+def run_episode(scene, policy, task, writer, rng, horizon: int, operator_at: int = 0,
+                operator_like=None) -> tuple[int, bool, bool]:
     """One stochastic episode from a random start of ``task``, ground-truth reward.
 
     ``operator_at`` > 0: a simulated operator takes over at that step if the task is not done yet
-    and finishes the episode with the scripted expert (noise as the prior demos'), its steps flagged
-    as an intervention, as a person with a teleop device would (HIL-SERL). Returns (steps, success,
+    and finishes the episode with the scripted expert (noise and descent gate as the prior demos',
+    ``operator_like``: a PriorDataConfig, default its defaults), its steps flagged as an
+    intervention, as a person with a teleop device would (HIL-SERL). Returns (steps, success,
     assisted: the operator took over).
     """
     from robot_stack.session.prior_data import PriorDataConfig, record_sim_episode
+
+    like = operator_like or PriorDataConfig()
 
     scene.randomize(rng, task_id=task.id)
     policy.reset()
@@ -126,7 +130,7 @@ def run_episode(scene, policy, task, writer, rng, horizon: int, operator_at: int
     def act(obs, images):
         nonlocal operator, step
         if operator_at and operator is None and step >= operator_at and not scene.success(task.id):
-            operator = scene.expert(task.id, noise=PriorDataConfig.expert_noise, rng=rng)
+            operator = scene.expert(task.id, noise=like.expert_noise, rng=rng, gate=like.expert_gate)
         step += 1
         if operator is not None:
             return operator(obs)
@@ -192,7 +196,8 @@ def main(argv=None) -> int:
                     raise SystemExit("the learner thread stopped (see its log above)")
                 policy = watcher.load_latest() or policy
                 task = fwd if episodes % 2 == 0 else bwd
-                n, ok, assisted = run_episode(scene, policy, task, writer, rng, cfg.episode.horizon, args.operator_at)
+                n, ok, assisted = run_episode(scene, policy, task, writer, rng, cfg.episode.horizon, args.operator_at,
+                                              cfg.prior)
                 episodes += 1
                 steps += n
                 if task is fwd:

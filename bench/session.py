@@ -69,6 +69,8 @@ def main() -> int:
     p.add_argument("--forward-demos", type=int, default=default.prior.forward_demos,
                    help="scripted demos of the forward task instead (-1 = --demos-per-task): a weak forward policy "
                         "with a reliable reset partner")
+    p.add_argument("--expert-gate", default=default.prior.expert_gate, choices=["strict", "loose"],
+                   help="when the scripted pick expert of the prior data starts down onto the cube")
     p.add_argument("--eval-episodes", type=int, default=100,
                    help="ground-truth rollouts per evaluation (the same starts for every policy; 20 left +-15 points of noise)")
     p.add_argument("--cameras", nargs="+", default=list(default.cameras), help="cameras the policy and the classifier see")
@@ -106,7 +108,7 @@ def main() -> int:
     image = 32 if args.quick else (64 if args.preset == "cpu" else 128)
     prior = (PriorDataConfig(demos_per_task=2, failures_per_task=1) if args.quick
              else PriorDataConfig(demos_per_task=args.demos_per_task, forward_demos=args.forward_demos,
-                                  failures_per_task=max(1, args.demos_per_task // 3)))
+                                  failures_per_task=max(1, args.demos_per_task // 3), expert_gate=args.expert_gate))
     cfg = SessionConfig(
         run_dir=str(run_dir), image_size=image, prior=prior, cameras=tuple(args.cameras), pretrain_updates=args.pretrain_updates,
         reward=RewardSetup(epochs=2 if args.quick else 15), dashboard=DashboardConfig(port=0),
@@ -237,6 +239,7 @@ def main() -> int:
         "cql_alpha": args.cql_alpha if args.cql_alpha >= 0 else LearnerConfig.preset(args.preset).calql.cql_alpha,
         "demos_per_task": prior.demos_per_task,
         "forward_demos": prior.demos_for(0),
+        "expert_gate": prior.expert_gate,
         "cameras": list(cfg.cameras),
         "bc_data": cfg.policy.bc_data,
         "preset": args.preset,

@@ -129,8 +129,13 @@ class SimScene:
         """Object poses etc. in the robot base frame, for scripted experts and tests."""
         return {}
 
-    def expert(self, task_id: str, noise: float = 0.1, rng: np.random.Generator | None = None) -> Callable[[ArmObservation], np.ndarray]:
-        """A scripted expert for ``task_id``: ``obs -> action (7,)`` in [-1, 1], with Gaussian ``noise``."""
+    def expert(self, task_id: str, noise: float = 0.1, rng: np.random.Generator | None = None,
+               gate: str = "strict") -> Callable[[ArmObservation], np.ndarray]:
+        """A scripted expert for ``task_id``: ``obs -> action (7,)`` in [-1, 1], with Gaussian ``noise``.
+
+        ``gate``: a pick expert's descent gate (``hardware.sim.experts.DESCENT_GATES``); experts
+        that grasp nothing ignore it.
+        """
         raise NotImplementedError
 
     def stage_near_miss(self, task_id: str, rng: np.random.Generator) -> np.ndarray | None:
@@ -535,12 +540,13 @@ class CubeBowlScene(SimScene):
         # resting on the table, clear of the bowl wall
         return dist > self.bowl_outer_radius + 1.2 * c and cube[2] < c + 0.01
 
-    def expert(self, task_id: str, noise: float = 0.1, rng: np.random.Generator | None = None):
+    def expert(self, task_id: str, noise: float = 0.1, rng: np.random.Generator | None = None,
+               gate: str = "strict"):
         from hardware.sim.experts import PickPlaceExpert
 
         self.task(task_id)
         rng = np.random.default_rng() if rng is None else rng
-        return PickPlaceExpert(self, task_id, noise=noise, rng=rng)
+        return PickPlaceExpert(self, task_id, noise=noise, rng=rng, gate=gate)
 
     def place_target(self, task_id: str, rng: np.random.Generator) -> np.ndarray:
         """Where the expert puts the cube down (base-frame xy)."""
@@ -694,7 +700,8 @@ class PushBlockScene(SimScene):
         # block centre over the square (Chebyshev distance) and still on the table
         return bool(np.max(np.abs(block[:2] - goal)) < self.square_half - 0.2 * self.block_half and block[2] < 2 * self.block_half)
 
-    def expert(self, task_id: str, noise: float = 0.1, rng: np.random.Generator | None = None):
+    def expert(self, task_id: str, noise: float = 0.1, rng: np.random.Generator | None = None,
+               gate: str = "strict"):
         from hardware.sim.experts import PushExpert
 
         self.task(task_id)

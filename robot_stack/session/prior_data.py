@@ -12,7 +12,7 @@ simulator-labelled frames of varied states for the classifier alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 from tqdm import tqdm
@@ -28,6 +28,7 @@ class PriorDataConfig:
     forward_demos: int = field(default=-1, metadata=HASH_OMITS_DEFAULT)  # expert demos of the forward task (the pair's first) instead (-1 = demos_per_task): fewer makes a weak forward policy whose reset partner is reliable
     failures_per_task: int = 8  # failure episodes per task (heavy noise, cut short)
     expert_noise: float = 0.1  # action noise of the demonstrating expert
+    expert_gate: Literal["strict", "loose"] = field(default="strict", metadata=HASH_OMITS_DEFAULT)  # when a pick expert starts down onto the object: 'strict' (lined up within 8 mm and turned first) or 'loose' (within 2 cm, turns on the way down: a rule a 64 px policy can imitate)
     failure_noise: float = 1.0  # action noise of failure episodes
     failure_fraction_of_horizon: float = 0.6  # failure episodes stop after this share of the horizon
     settle_steps: int = 3  # steps recorded after the first success (success frames for the classifier)
@@ -45,6 +46,8 @@ class PriorDataConfig:
             raise ValueError(f"failure_fraction_of_horizon must be in (0, 1], got {self.failure_fraction_of_horizon}")
         if self.expert_noise < 0 or self.failure_noise < 0:
             raise ValueError("expert_noise and failure_noise must be >= 0")
+        if self.expert_gate not in ("strict", "loose"):
+            raise ValueError(f"expert_gate must be 'strict' or 'loose', got {self.expert_gate!r}")
         if self.max_attempts_factor < 1:
             raise ValueError(f"max_attempts_factor must be >= 1, got {self.max_attempts_factor}")
 
@@ -54,16 +57,17 @@ class PriorDataConfig:
 
 
 def record_expert_episode(scene, writer, task, rng: np.random.Generator, noise: float, max_steps: int,
-                          settle_steps: int, data_source: str = "prior", kind: str = "") -> tuple[str | None, bool]:
-    """Run ``scene.expert`` for ``task`` from a randomised start and commit it to ``writer``.
+                          settle_steps: int, data_source: str = "prior", kind: str = "",
+                          gate: str = "strict") -> tuple[str | None, bool]:
+    """Run ``scene.expert`` (descent ``gate``) for ``task`` from a randomised start and commit it to ``writer``.
 
     ``kind`` ("demo", "failure", "other"; '' = none) is recorded as ``extra["prior_kind"]``, which
     an interrupted ``collect_prior_data`` counts to resume. Returns (episode id, success); the
     rewards as ``record_sim_episode``.
     """
     scene.randomize(rng, task_id=task.id)
-    expert = scene.expert(task.id, noise=noise, rng=rng)
-    extra = {"expert_noise": noise, **({"prior_kind": kind} if kind else {})}
+    expert = scene.expert(task.id, noise=noise, rng=rng, gate=gate)
+    extra = {"expert_noise": noise, "expert_gate": gate, **({"prior_kind": kind} if kind else {})}
     eid, success, _ = record_sim_episode(scene, writer, task, lambda obs, images: expert(obs), max_steps, settle_steps,
                                          data_source=data_source, extra=extra)
     return eid, success
@@ -154,7 +158,8 @@ def collect_prior_data(store, scene_name: str, robot_id: str, cfg: PriorDataConf
                 made = attempts = 0
                 while made < wanted and attempts < wanted * cfg.max_attempts_factor:
                     attempts += 1
-                    _, ok = record_expert_episode(scene, writer, task, rng, cfg.expert_noise, horizon, cfg.settle_steps, kind=kind)
+                    _, ok = record_expert_episode(scene, writer, task, rng, cfg.expert_noise, horizon, cfg.settle_steps,
+                                                  kind=kind, gate=cfg.expert_gate)
                     # An unlucky expert run is still a useful (failure) episode; count it and retry.
                     counts["other" if kind == "other" else ("demos" if ok else "expert_failures")] += 1
                     made += int(ok)
@@ -165,7 +170,8 @@ def collect_prior_data(store, scene_name: str, robot_id: str, cfg: PriorDataConf
                 if kind == "demo":
                     short = max(1, int(horizon * cfg.failure_fraction_of_horizon))
                     for _ in range(cfg.failures_per_task - have[name].get((task.id, "failure"), 0)):
-                        _, ok = record_expert_episode(scene, writer, task, rng, cfg.failure_noise, short, 0, kind="failure")
+                        _, ok = record_expert_episode(scene, writer, task, rng, cfg.failure_noise, short, 0,
+                                                      kind="failure", gate=cfg.expert_gate)
                         counts["noisy_successes" if ok else "failures"] += 1
                         bar.update(1)
             writer.close()

@@ -126,3 +126,40 @@ def test_sigterm_ends_the_online_phase_and_the_bench_still_scores_it(prepared, t
     assert result["operator_at"] == 3 and result["forward_assisted_by_block"] == [1.0] * -(-forward // 20)
     assert not any(result["forward_online_success_by_block"])
     assert 0.0 <= result["forward_success_finetuned"] <= 1.0 and "1" in result["forward_success_by_version"]
+
+
+class _StillPolicy:
+    """A policy that holds still: every episode is left to the operator from its first step."""
+
+    version = 1
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, images, state, task_id, deterministic=False):
+        return np.array([0, 0, 0, 0, 0, 0, 1], dtype=np.float32)
+
+
+@pytest.mark.parametrize("gate", ["strict", "loose"])
+def test_the_simulated_operator_acts_with_the_prior_demos_expert(tmp_path, monkeypatch, gate):
+    """The operator is the prior data's expert (its noise and descent gate): corrections that ask
+    for another motion than the demos would contradict them."""
+    from hardware.sim.scenes import make_scene
+    from robot_stack.session.prior_data import PriorDataConfig
+
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    import finetune_episodic
+
+    scene = make_scene("widowx250_cube_bowl", seed=0, image_size=16, cameras=("front",))
+    built = []
+    real_expert = scene.expert
+    monkeypatch.setattr(scene, "expert", lambda *a, **kw: built.append(kw) or real_expert(*a, **kw))
+    store = EpisodeStore.create(tmp_path / "store.zarr")
+    writer = store.writer("sim-episodic", {"arm": scene.robot_name}, {"front": (16, 16)}, scene.proprio_dim)
+    like = PriorDataConfig(expert_noise=0.0, expert_gate=gate)
+    steps, done, assisted = finetune_episodic.run_episode(scene, _StillPolicy(), scene.tasks[0], writer,
+                                                          np.random.default_rng(3), 60, operator_at=1, operator_like=like)
+    writer.close()
+    scene.close()
+    assert built == [{"noise": 0.0, "rng": built[0]["rng"], "gate": gate}]
+    assert assisted and done and steps < 60  # the operator finished what the still policy left

@@ -90,3 +90,15 @@ def test_the_forward_task_can_have_fewer_demos_than_its_reset_partner(tmp_path):
     assert PriorDataConfig(demos_per_task=3).demos_for(0) == 3  # -1: the forward task gets demos_per_task too
     with pytest.raises(ValueError, match="forward_demos"):
         PriorDataConfig(forward_demos=-2)
+
+
+def test_the_prior_datas_expert_gate_reaches_the_expert_and_is_recorded(tmp_path):
+    from robot_stack.store import EpisodeStore
+
+    store = EpisodeStore.create(tmp_path / "prior.zarr")
+    cfg = PriorDataConfig(demos_per_task=1, failures_per_task=1, expert_gate="loose")
+    collect_prior_data(store, "widowx250_cube_bowl", "sim", cfg, image_size=16, progress=False)
+    infos = store.episodes("sim")
+    assert len(infos) >= 4 and {i.extra["expert_gate"] for i in infos} == {"loose"}
+    with pytest.raises(ValueError, match="expert_gate"):
+        PriorDataConfig(expert_gate="lose")

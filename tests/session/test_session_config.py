@@ -171,7 +171,8 @@ def test_the_default_session_is_the_measured_recipe_and_a_fixed_encoder_needs_a_
                              policy=PolicySpec(freeze_image_encoder=False)).policy.freeze_image_encoder
 
 
-def test_an_unset_forward_demos_leaves_the_prior_stage_as_run_dirs_from_before_it_had_it(tmp_path):
+@pytest.mark.parametrize("field, value", [("forward_demos", 2), ("expert_gate", "loose")])
+def test_an_unset_new_prior_field_leaves_the_prior_stage_as_run_dirs_from_before_it(tmp_path, field, value):
     """A new PriorDataConfig field must not re-collect (and so duplicate) an older run dir's prior data."""
     import dataclasses
 
@@ -181,15 +182,15 @@ def test_an_unset_forward_demos_leaves_the_prior_stage_as_run_dirs_from_before_i
     def prior_hash(**kw):
         return config_hash(Session(SessionConfig(run_dir=str(tmp_path), prior=PriorDataConfig(**kw)), log=lambda s: None).prior_stage_config())
 
-    def hash_before_the_field(**kw):  # the stage config as run dirs prepared before forward_demos recorded it
+    def hash_before_the_fields(**kw):  # the stage config as run dirs prepared before the new fields recorded it
         cfg = SessionConfig(run_dir=str(tmp_path), prior=PriorDataConfig(**kw))
         prior = dataclasses.asdict(cfg.prior)
-        del prior["forward_demos"]
+        del prior["forward_demos"], prior["expert_gate"]
         return config_hash({"scene": cfg.scene, "prior": prior, "seed": cfg.seed, "image_size": cfg.image_size,
                             "cameras": list(cfg.cameras)})
 
-    assert prior_hash(demos_per_task=5) == hash_before_the_field(demos_per_task=5)
-    assert prior_hash(demos_per_task=5, forward_demos=2) != prior_hash(demos_per_task=5)
+    assert prior_hash(demos_per_task=5) == hash_before_the_fields(demos_per_task=5)
+    assert prior_hash(demos_per_task=5, **{field: value}) != prior_hash(demos_per_task=5)
 
 
 def test_prior_collection_cut_short_is_finished_and_other_prior_settings_are_refused(tmp_path, monkeypatch):
