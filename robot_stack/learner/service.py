@@ -162,8 +162,14 @@ class LearnerService:
             self.tb.log(self.learner.step, m)
 
     def snapshot(self) -> dict:
+        """The latest training metrics, plus ``objective_changes`` when the resumed checkpoint was
+        trained with other loss settings (the dashboard shows them: a missing ``policy.*`` line in
+        a lab's launch file is easy to overlook in a log)."""
         with self._lock:
-            return dict(self.metrics)
+            out = dict(self.metrics)
+        if self.objective_changes:
+            out["objective_changes"] = list(self.objective_changes)
+        return out
 
     def run(self, idle_s: float = 0.2) -> None:
         """Train until ``stop()`` (or ``max_updates``)."""

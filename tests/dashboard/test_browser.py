@@ -40,6 +40,7 @@ class Feeder(threading.Thread):
     def __init__(self, live: LiveState, fps: float = 30.0):
         super().__init__(daemon=True)
         self.live, self.fps, self.stop = live, fps, threading.Event()
+        self.objective_changes: list[str] = []  # what a learner resuming another loss's checkpoint sends
 
     def run(self):
         seq = 0
@@ -53,7 +54,8 @@ class Feeder(threading.Thread):
                                                  "intervening": False, "paused": False, "alert": ""})
                 self.live.publish_learner_metrics({"updates": seq * 10, "updates_per_s": 20 + seq % 5,
                                                    "losses/critic": 1.0 / (1 + seq), "losses/actor": 0.5,
-                                                   "q/mean": seq * 0.01})
+                                                   "q/mean": seq * 0.01,
+                                                   **({"objective_changes": self.objective_changes} if self.objective_changes else {})})
                 self.live.publish_policy_version(3)
             seq += 1
             time.sleep(1.0 / self.fps)
@@ -66,7 +68,7 @@ def server(store, tmp_path):
     feeder = Feeder(live)
     feeder.start()
     with DashboardServer(app) as srv:
-        yield srv, live, sink, store
+        yield srv, live, sink, store, feeder
     feeder.stop.set()
     feeder.join(2)
 
@@ -81,7 +83,7 @@ def _wait(pred, timeout=10.0, what="condition"):
 
 
 def test_operator_flow_live_view_relabel_segment_teleop_and_estop(browser, server, artifacts_dir):
-    srv, live, sink, store = server
+    srv, live, sink, store, feeder = server
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -104,6 +106,12 @@ def test_operator_flow_live_view_relabel_segment_teleop_and_estop(browser, serve
     assert "forward" in page.text_content("#pill-task")
     assert "autonomous" in page.text_content("#pill-intervening")
     assert "threshold 0.85" in page.text_content("#success-now")
+    # a learner that resumed a checkpoint trained with another loss says so on the page
+    assert "hidden" in page.get_attribute("#pill-objective", "class")
+    feeder.objective_changes = ["calql.bc_weight: 30.0 -> 0.0"]
+    page.wait_for_function("() => document.getElementById('pill-objective').textContent.includes('bc_weight: 30.0 -> 0.0')")
+    assert "warn" in page.get_attribute("#pill-objective", "class")
+    feeder.objective_changes = []
     page.wait_for_function("() => document.getElementById('token-state').textContent === 'token ok'")
     page.wait_for_selector("#ep-table tbody tr", timeout=10000)
     page.wait_for_function("() => document.querySelectorAll('#totals .stat').length >= 6")
@@ -175,7 +183,7 @@ def test_operator_flow_live_view_relabel_segment_teleop_and_estop(browser, serve
 
 
 def test_page_without_token_is_read_only_and_says_so(browser, server, artifacts_dir):
-    srv, live, sink, store = server
+    srv, live, sink, store, _ = server
     page = browser.new_page()
     page.goto(srv.url + "/")
     page.wait_for_function("() => window.__dash && window.__dash.framesDrawn > 0", timeout=10000)  # reading works locally

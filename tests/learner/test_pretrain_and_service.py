@@ -193,6 +193,9 @@ def test_service_resumes_weights_when_the_trainable_set_changed(prior_store, spe
     other = LearnerService(dataclasses.replace(cfg, learner_overrides="", policy=dataclasses.replace(frozen, bc_weight=7.0)),
                            store=prior_store)
     assert other.objective_changes == [f"calql.bc_weight: {same.config.calql.bc_weight!r} -> 7.0"]
+    # and its metrics (what the learner node publishes to the dashboard) carry them from the start
+    assert other.snapshot()["objective_changes"] == other.objective_changes
+    assert "objective_changes" not in same.snapshot()
 
 
 def test_critic_report_cli_reads_a_calql_checkpoint_and_refuses_a_bc_one(prior_store, spec, tmp_path, capsys):

@@ -157,6 +157,10 @@ function onState(s) {
   const alert = ss.alert;
   const ap = $("pill-alert");
   if (alert) { ap.textContent = "⚠ " + alert; ap.className = "pill bad"; } else ap.className = "pill hidden";
+  const changes = (s.learner || {}).objective_changes || [];
+  const op = $("pill-objective");
+  if (changes.length) { op.textContent = "⚠ learner loss differs from its checkpoint's: " + changes.join("; "); op.className = "pill warn"; }
+  else op.className = "pill hidden";
   for (const p of s.success_tail || []) successPts.push(p);
   const horizon = (s.now || Date.now() / 1000) - 60;
   while (successPts.length && successPts[0][0] < horizon) successPts.shift();
