@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke-test sizes")
     parser.add_argument("--skip-experts", action="store_true", help="skip the expert success rates")
-    parser.add_argument("--gate", default="strict", help="the pick experts' descent gate (strict | loose)")
+    parser.add_argument("--gate", default="strict", choices=["strict", "loose"], help="the pick experts' descent gate")
     args = parser.parse_args(argv)
 
     result: dict[str, object] = {"quick": args.quick}
