@@ -112,10 +112,12 @@ def driver_figures(quick: bool) -> dict[str, float | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hardware.sim.experts import DESCENT_GATES
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke-test sizes")
     parser.add_argument("--skip-experts", action="store_true", help="skip the expert success rates")
-    parser.add_argument("--gate", default="strict", choices=["strict", "loose"], help="the pick experts' descent gate")
+    parser.add_argument("--gate", default="strict", choices=sorted(DESCENT_GATES), help="the pick experts' descent gate")
     args = parser.parse_args(argv)
 
     result: dict[str, object] = {"quick": args.quick}

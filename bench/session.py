@@ -46,7 +46,10 @@ def log(msg: str) -> None:
 
 
 def main() -> int:
+    from typing import get_args
+
     from robot_stack.session.config import SessionConfig
+    from robot_stack.session.prior_data import ExpertGate
     from robot_stack.session.scheduler import SchedulerConfig
 
     default = SessionConfig()  # the bench measures what `robot-stack run` runs unless told otherwise
@@ -69,7 +72,7 @@ def main() -> int:
     p.add_argument("--forward-demos", type=int, default=default.prior.forward_demos,
                    help="scripted demos of the forward task instead (-1 = --demos-per-task): a weak forward policy "
                         "with a reliable reset partner")
-    p.add_argument("--expert-gate", default=default.prior.expert_gate, choices=["strict", "loose"],
+    p.add_argument("--expert-gate", default=default.prior.expert_gate, choices=get_args(ExpertGate),
                    help="when the scripted pick expert of the prior data starts down onto the cube")
     p.add_argument("--eval-episodes", type=int, default=100,
                    help="ground-truth rollouts per evaluation (the same starts for every policy; 20 left +-15 points of noise)")

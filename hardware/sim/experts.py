@@ -69,9 +69,16 @@ class _Expert:
         """Normalised translation/rotation toward ``target_xyz`` with the gripper down at ``yaw``."""
         a = np.zeros(7)
         a[:3] = gain * (np.asarray(target_xyz) - obs.ee_pose[:3]) / self.cfg.max_translation_m
-        target_q = geometry.quat_mul(geometry.rotvec_to_quat([0.0, 0.0, yaw]), self.down_quat)
-        a[3:6] = geometry.quat_error(target_q, obs.ee_pose[3:]) / self.cfg.max_rotation_rad
+        a[3:6] = geometry.quat_error(self._down_at(yaw), obs.ee_pose[3:]) / self.cfg.max_rotation_rad
         return a
+
+    def _down_at(self, yaw: float) -> np.ndarray:
+        """Tool quaternion (4,) of the gripper pointing down, turned ``yaw`` rad about z from reset."""
+        return geometry.quat_mul(geometry.rotvec_to_quat([0.0, 0.0, yaw]), self.down_quat)
+
+    def yaw_error(self, obs: ArmObservation, yaw: float) -> float:
+        """Signed turn (rad) about z from the tool's orientation in ``obs`` to gripper-down at ``yaw``."""
+        return float(geometry.quat_error(self._down_at(yaw), obs.ee_pose[3:])[2])
 
     def _travel(self, obs: ArmObservation, target_xy: np.ndarray, z: float, yaw: float = 0.0) -> np.ndarray:
         """Go to ``(target_xy, z)`` at height ``z``: rise first when below it, so nothing is swept over."""
@@ -199,10 +206,8 @@ class PickPlaceExpert(_Expert):
     def _lined_up(self, obs: ArmObservation, grasp_xy: np.ndarray, cube_yaw: float) -> bool:
         """Whether the hand is close enough over the grasp point (xy) and turned to the grasp yaw to
         start down, by ``self.gate``."""
-        target_q = geometry.quat_mul(geometry.rotvec_to_quat([0, 0, cube_yaw]), self.down_quat)
-        yaw_err = geometry.quat_error(target_q, obs.ee_pose[3:])[2]
         near = np.linalg.norm(obs.ee_pose[:2] - grasp_xy) < self.gate.xy_m * self.s
-        return bool(near and abs(yaw_err) < self.gate.yaw_rad)
+        return bool(near and abs(self.yaw_error(obs, cube_yaw)) < self.gate.yaw_rad)
 
     def __call__(self, obs: ArmObservation) -> np.ndarray:
         if self.phase == "start":

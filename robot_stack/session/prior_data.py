@@ -12,12 +12,15 @@ simulator-labelled frames of varied states for the classifier alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Callable, Literal, get_args
 
 import numpy as np
 from tqdm import tqdm
 
 from robot_stack.config import HASH_OMITS_DEFAULT
+
+#: the pick expert's descent gates (hardware.sim.experts.DESCENT_GATES), by name
+ExpertGate = Literal["strict", "loose"]
 
 
 @dataclass
@@ -28,7 +31,7 @@ class PriorDataConfig:
     forward_demos: int = field(default=-1, metadata=HASH_OMITS_DEFAULT)  # expert demos of the forward task (the pair's first) instead (-1 = demos_per_task): fewer makes a weak forward policy whose reset partner is reliable
     failures_per_task: int = 8  # failure episodes per task (heavy noise, cut short)
     expert_noise: float = 0.1  # action noise of the demonstrating expert
-    expert_gate: Literal["strict", "loose"] = field(default="strict", metadata=HASH_OMITS_DEFAULT)  # when a pick expert starts down onto the object: 'strict' (lined up within 8 mm and turned first) or 'loose' (within 2 cm, turns on the way down: a rule a 64 px policy can imitate)
+    expert_gate: ExpertGate = field(default="strict", metadata=HASH_OMITS_DEFAULT)  # when a pick expert starts down onto the object: 'strict' (lined up within 8 mm and turned first) or 'loose' (within 2 cm, turns on the way down: a rule a 64 px policy can imitate)
     failure_noise: float = 1.0  # action noise of failure episodes
     failure_fraction_of_horizon: float = 0.6  # failure episodes stop after this share of the horizon
     settle_steps: int = 3  # steps recorded after the first success (success frames for the classifier)
@@ -46,8 +49,8 @@ class PriorDataConfig:
             raise ValueError(f"failure_fraction_of_horizon must be in (0, 1], got {self.failure_fraction_of_horizon}")
         if self.expert_noise < 0 or self.failure_noise < 0:
             raise ValueError("expert_noise and failure_noise must be >= 0")
-        if self.expert_gate not in ("strict", "loose"):
-            raise ValueError(f"expert_gate must be 'strict' or 'loose', got {self.expert_gate!r}")
+        if self.expert_gate not in get_args(ExpertGate):
+            raise ValueError(f"expert_gate must be one of {get_args(ExpertGate)}, got {self.expert_gate!r}")
         if self.max_attempts_factor < 1:
             raise ValueError(f"max_attempts_factor must be >= 1, got {self.max_attempts_factor}")
 

@@ -102,3 +102,9 @@ def test_the_prior_datas_expert_gate_reaches_the_expert_and_is_recorded(tmp_path
     assert len(infos) >= 4 and {i.extra["expert_gate"] for i in infos} == {"loose"}
     with pytest.raises(ValueError, match="expert_gate"):
         PriorDataConfig(expert_gate="lose")
+    from typing import get_args
+
+    from hardware.sim.experts import DESCENT_GATES
+    from robot_stack.session.prior_data import ExpertGate
+
+    assert set(get_args(ExpertGate)) == set(DESCENT_GATES)  # the config names every gate the expert has
