@@ -8,11 +8,13 @@
 2. evaluate the pre-trained Cal-QL policy by ground truth in sim, and the BC policy (the
    baseline: same prior data);
 3. run the whole node graph (separate processes, classifier reward, no human) until it has
-   recorded ``--online-steps`` steps. When the scheduler gives up and asks for a person (an
-   alert), the bench plays that person (``--on-alert reset``: the dashboard's sim scene reset,
-   then Start) and counts it in ``human_resets``, so a long run still reports its whole budget;
-   ``--on-alert stop`` ends the online phase at the first alert instead, and so does a SIGTERM or
-   Ctrl-C (``stopped_by`` in the result; a second one ends the process);
+   recorded ``--online-steps`` steps (``--operator-at N`` adds a simulated operator who takes
+   over training episodes not done by step N: human-in-the-loop, not the autonomous target).
+   When the scheduler gives up and asks for a person (an alert), the bench plays that person
+   (``--on-alert reset``: the dashboard's sim scene reset, then Start) and counts it in
+   ``human_resets``, so a long run still reports its whole budget; ``--on-alert stop`` ends the
+   online phase at the first alert instead, and so does a SIGTERM or Ctrl-C (``stopped_by`` in
+   the result; a second one ends the process);
 4. evaluate the newest policy version on the forward and backward tasks, and ``--curve-points``
    earlier versions on the forward task (the learning curve).
 
@@ -23,7 +25,8 @@ forward_online_vs_ground_truth (online forward episodes the classifier credited,
 succeeded, credited falsely, missed; classifier successes rejected from the reset pose, and how
 many of those were true), forward_success_by_version (the curve),
 episodes_ending_out_of_workspace (online training episodes that left an object outside the
-workspace), plus timings and settings. ``--quick`` is a smoke run (minutes, tiny).
+workspace), operator_at and episodes_assisted (training episodes per phase, and how many the
+operator took over), plus timings and settings. ``--quick`` is a smoke run (minutes, tiny).
 
     python bench/session.py                 # CPU-sized default: prepare ~10 min on 2 cores, then 3,000 online steps
     python bench/session.py --device cuda --preset gpu --online-steps 30000
@@ -74,6 +77,10 @@ def main() -> int:
                         "with a reliable reset partner")
     p.add_argument("--expert-gate", default=default.prior.expert_gate, choices=get_args(ExpertGate),
                    help="when the scripted pick expert of the prior data starts down onto the cube")
+    p.add_argument("--operator-at", type=int, default=0,
+                   help="a simulated operator (teleop node, device sim_operator) takes over training episodes not "
+                        "done by this step and finishes them with the prior data's expert, flagged as interventions "
+                        "(0 = none: the autonomous session the target is about)")
     p.add_argument("--eval-episodes", type=int, default=100,
                    help="ground-truth rollouts per evaluation (the same starts for every policy; 20 left +-15 points of noise)")
     p.add_argument("--cameras", nargs="+", default=list(default.cameras), help="cameras the policy and the classifier see")
@@ -121,6 +128,7 @@ def main() -> int:
         episode=ActorConfig(horizon=15 if args.quick else 60), publish_every=20 if args.quick else 200,
         schedule=SchedulerConfig(max_recoveries=args.max_recoveries, stuck_after=args.stuck_after),
         keep_checkpoints=0,  # every version stays, for the learning curve
+        sim_operator_at=args.operator_at,
     )
     session = Session(cfg, log=log)
     t0 = time.monotonic()
@@ -165,6 +173,12 @@ def main() -> int:
                 "credited_but_false": sum(c and not t for c, t in zip(credited, truth)),
                 "missed": sum(t and not c for c, t in zip(credited, truth)),
                 "rejected_from_reset_pose": sum(rejected), "rejected_but_true": sum(r and t for r, t in zip(rejected, truth))}
+
+    def assisted(episodes: list) -> dict:
+        """Training episodes per phase, and how many of them the (simulated) operator took over."""
+        return {phase: {"episodes": sum(e.phase == phase for e in episodes),
+                        "assisted": sum(e.phase == phase and bool(e.intervention_segments) for e in episodes)}
+                for phase in ("forward", "backward")}
 
     def count_alerts() -> int:
         """Alerts the actor raised (each asks for a person) in this run's log."""
@@ -228,6 +242,8 @@ def main() -> int:
         # reward hacking and missed successes show here first: the policy learns what the classifier credits
         "forward_online_vs_ground_truth": credited_forward(online),
         "forward_success_by_version": curve,
+        "operator_at": args.operator_at,
+        "episodes_assisted": assisted(online),
         "episodes_ending_out_of_workspace": sum(bool((e.extra or {}).get("out_of_workspace")) for e in online),
         "faults": sum(1 for e in events if e.get("event") == "fault"),
         "prepare_s": round(prepare_s, 1),

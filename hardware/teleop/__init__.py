@@ -1,7 +1,9 @@
 """Teleop devices -> normalised 7-D actions + intervening / e-stop flags; registry ``make_teleop``.
 
 Registered names: "spacemouse" (hidraw / hidapi), "gamepad" (joystick API / evdev),
-"keyboard" (evdev or fed key events), "web" (dashboard-fed key states).
+"keyboard" (evdev or fed key events), "web" (dashboard-fed key states), and, for sim
+sessions, "sim_operator" (``hardware.sim.operator``: a simulated person who takes over
+unfinished episodes with the scripted expert).
 """
 
 from hardware.teleop.base import (

@@ -157,7 +157,7 @@ class TeleopDevice(abc.ABC):
 
 # ---- registry -------------------------------------------------------------------------------
 TELEOP_REGISTRY: dict[str, tuple[type[TeleopConfig], type[TeleopDevice]]] = {}
-TELEOP_MODULES: tuple[str, ...] = ("hardware.teleop",)
+TELEOP_MODULES: tuple[str, ...] = ("hardware.teleop", "hardware.sim.operator")
 
 
 def register_teleop(name: str) -> Callable[[type[TeleopDevice]], type[TeleopDevice]]:

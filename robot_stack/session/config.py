@@ -68,6 +68,7 @@ class SessionConfig:
     duration_s: float = 0.0  # stop after this many seconds (0 = run until Ctrl-C)
     respawn: bool = True  # restart a node that dies (the fault is reported either way)
     lockstep: bool = True  # sim: the world advances one control step per action, chosen on the world after the last one, as the scripted demos were recorded (False = free-running wall-clock ticks; real arms never)
+    sim_operator_at: int = 0  # sim: a simulated operator (teleop device sim_operator) takes over each training episode not done by this step and finishes it with the scripted expert (prior.expert_noise, prior.expert_gate), flagged as interventions; 0 = none, the autonomous session
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)  # web dashboard (its token also clears e-stops)
     prior: PriorDataConfig = field(default_factory=lambda: PriorDataConfig(demos_per_task=100, failures_per_task=33))  # scripted prior data (sim; fewer demos left the reset-free loop stuck: run G)
     reward: RewardSetup = field(default_factory=RewardSetup)  # success classifier
@@ -102,5 +103,11 @@ class SessionConfig:
             # a fixed random encoder leaves the critic and actor nothing to locate the cube with
             raise ValueError("policy.freeze_image_encoder keeps a trained image encoder fixed: give bc_init_updates > 0, "
                              "policy.init_from or pretrained, or --no-policy.freeze_image_encoder")
+        if self.sim_operator_at < 0:
+            raise ValueError(f"sim_operator_at must be >= 0 (0 = no simulated operator), got {self.sim_operator_at}")
+        if self.sim_operator_at and not (self.scene and not self.arm):
+            raise ValueError("sim_operator_at needs a simulated robot (scene set, no arm): a real robot's operator is a person")
+        if self.sim_operator_at >= self.episode.horizon:
+            raise ValueError(f"sim_operator_at ({self.sim_operator_at}) must be below the episode horizon ({self.episode.horizon})")
         if not 8 <= self.image_size <= 512:
             raise ValueError(f"image_size must be in [8, 512], got {self.image_size}")

@@ -311,6 +311,11 @@ class Session:
                           "tensorboard_dir": str(p.tensorboard)}
         learner_params.update({f"policy.{k}": v for k, v in to_flat_dict(self.policy).items()})
         nodes.append({"name": "learner", "node": "learner", "respawn": respawn, "params": learner_params})
+        if c.sim_operator_at:
+            operator = {"scene": c.scene, "seed": c.seed, "take_over_at": c.sim_operator_at,
+                        "noise": c.prior.expert_noise, "gate": c.prior.expert_gate}
+            nodes.append({"name": "teleop", "node": "teleop", "respawn": respawn,
+                          "params": {"device": "sim_operator", "device_config": json.dumps(operator)}})
         web = {f"dashboard.{k}": v for k, v in to_flat_dict(c.dashboard).items() if k != "token"}
         web["dashboard.port"] = self.port
         # The token goes through the environment, not a parameter that `ps` would show.

@@ -48,6 +48,28 @@ def test_sim_sessions_run_in_lockstep_and_real_arms_never(tmp_path):
     assert not any(real[n]["lockstep"] for n in lockstep_nodes)
 
 
+def test_a_simulated_operator_is_a_teleop_node_acting_as_the_prior_data_expert(tmp_path):
+    from robot_stack.nodes.teleop import TeleopNodeConfig
+    from robot_stack.session.prior_data import PriorDataConfig
+
+    assert "teleop" not in node_params(SessionConfig(run_dir=str(tmp_path))), "the autonomous default has no operator"
+    cfg = SessionConfig(run_dir=str(tmp_path), sim_operator_at=25, seed=3,
+                        prior=PriorDataConfig(expert_noise=0.05, expert_gate="loose"))
+    params = node_params(cfg)["teleop"]
+    TeleopNodeConfig(**params)  # the node takes them
+    assert params["device"] == "sim_operator"
+    assert json.loads(params["device_config"]) == {"scene": cfg.scene, "seed": 3, "take_over_at": 25, "noise": 0.05,
+                                                   "gate": "loose"}
+    with pytest.raises(ValueError, match="horizon"):
+        SessionConfig(run_dir=str(tmp_path), sim_operator_at=60)
+    with pytest.raises(ValueError, match="sim_operator_at"):
+        SessionConfig(run_dir=str(tmp_path), sim_operator_at=-1)
+    with pytest.raises(ValueError, match="a real robot's operator is a person"):
+        SessionConfig(run_dir=str(tmp_path), scene="", arm="widowx250", forward_task="a", forward_instruction="do a",
+                      backward_task="b", backward_instruction="undo a", pretrained=str(tmp_path / "ckpt"),
+                      reward=RewardSetup(classifier=str(tmp_path / "clf")), sim_operator_at=10)
+
+
 def test_checkpoint_retention_reaches_the_learner(tmp_path):
     assert node_params(SessionConfig(run_dir=str(tmp_path)))["learner"]["keep_checkpoints"] == 5
     assert node_params(SessionConfig(run_dir=str(tmp_path), keep_checkpoints=0))["learner"]["keep_checkpoints"] == 0

@@ -6,6 +6,7 @@ copied run directory; each test runs its own session on its own DDS domain.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import shutil
@@ -208,6 +209,32 @@ def test_session_runs_learns_records_interventions_and_resumes_after_kill(prepar
     assert set(before) <= set(after)
     for eid, info in before.items():
         assert after[eid].length == info.length and after[eid].checksums == info.checksums
+    assert store_of(cfg).verify(read_data=True).ok
+
+
+def test_a_simulated_operator_takes_over_unfinished_episodes_and_finishes_them(prepared, tmp_path, dds_env):
+    """The teleop node with the sim_operator device, in the graph: it follows the session and the
+    world, and the episodes it takes over are recorded as interventions from its step on."""
+    cfg = copy_run(prepared, tmp_path / "run")
+    cfg.sim_operator_at = 3
+    # Every episode runs its whole horizon (the tiny classifier's "done" ends none), long enough for
+    # the expert to finish; noise-free, the loose gate's expert finishes every start in ~25 steps.
+    cfg.episode.horizon, cfg.episode.success_ticks = 50, 10_000
+    cfg.prior = dataclasses.replace(cfg.prior, expert_noise=0.0, expert_gate="loose")
+    run = Running(cfg, dds_env, tmp_path / "nodes.log")
+    try:
+        assert "teleop" in run.session.launcher.children
+        wait_for(lambda: sum(e.has_intervention for e in robot_episodes(cfg)) >= 2, 300, "two episodes taken over")
+    finally:
+        run.stop()
+    episodes = robot_episodes(cfg)
+    assisted = [e for e in episodes if e.has_intervention and e.length == cfg.episode.horizon]
+    assert assisted and not any(e.eval for e in assisted), "evaluation episodes measure the policy alone"
+    for e in assisted:
+        # session/state comes at 2 Hz, so the takeover lags its step by a few steps at most
+        (segment,) = e.intervention_segments
+        assert 3 <= segment.start <= 15 and segment.end == e.length, (e.episode_id, segment, e.length)
+        assert e.extra["ground_truth"], f"the operator finishes what it takes over: {e.phase} {e.extra}"
     assert store_of(cfg).verify(read_data=True).ok
 
 
