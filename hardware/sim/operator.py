@@ -69,13 +69,10 @@ class SimOperator(TeleopDevice):
         self._released: tuple[int, str] | None = None  # an episode it must not take over again
         self._running = False  # the actor is stepping that episode (not homing or checking success)
         self._expert = None  # the expert finishing the current episode, once taken over
-        self._action = self._idle_action()
+        # no motion, the gripper as configured; never mutated (``_act`` replaces, ``_compute`` copies)
+        self._idle = self._make_action(np.zeros(3), np.zeros(3))
+        self._action = self._idle
         self.takeovers = 0  # episodes taken over so far
-
-    def _idle_action(self) -> np.ndarray:
-        a = np.zeros(7, dtype=np.float64)
-        a[6] = self.config.initial_gripper
-        return a
 
     def _open(self) -> None:
         if self.scene is None:
@@ -99,7 +96,7 @@ class SimOperator(TeleopDevice):
         with self._lock:
             self.scene.set_state(np.asarray(x, dtype=np.float64))
             self._mark_input()
-            if self._expert is not None and self._running:
+            if self._in_control():
                 self._act()
 
     def set_episode(self, index: int, task_id: str, step: int, running: bool, eval: bool = False) -> None:
@@ -108,7 +105,7 @@ class SimOperator(TeleopDevice):
         with self._lock:
             key = (int(index), str(task_id))
             if key != self._episode:
-                self._episode, self._expert, self._action = key, None, self._idle_action()
+                self._episode, self._expert, self._action = key, None, self._idle
             self._running = bool(running)
             if (self._expert is None and self._running and key != self._released and step >= self.config.take_over_at
                     and (self.config.correct_eval or not eval) and not self.scene.success(task_id)):
@@ -120,18 +117,15 @@ class SimOperator(TeleopDevice):
         """The episode ended (or its success is being checked): let go, and stay off it."""
         with self._lock:
             self._released = self._episode
-            self._expert, self._running, self._action = None, False, self._idle_action()
-
-    @property
-    def in_control(self) -> bool:
-        """True while it steers the arm."""
-        with self._lock:
-            return self._expert is not None and self._running
+            self._expert, self._running, self._action = None, False, self._idle
 
     # -- the device -------------------------------------------------------------------------
+    def _in_control(self) -> bool:
+        """It steers the arm (called with ``self._lock`` held)."""
+        return self._expert is not None and self._running
     def _act(self) -> None:
         self._action = np.asarray(self._expert(self.scene.observe()), dtype=np.float64)
 
     def _compute(self, now: float) -> TeleopCommand:
-        return TeleopCommand(self._action.copy(), intervening=self._expert is not None and self._running, estop=False,
+        return TeleopCommand(self._action.copy(), intervening=self._in_control(), estop=False,
                              timestamp=self._last_input if self._last_input is not None else now)
