@@ -11,19 +11,25 @@
    recorded ``--online-steps`` steps (``--operator-at N`` adds a simulated operator who takes
    over training episodes not done by step N: human-in-the-loop, not the autonomous target).
    When the scheduler gives up and asks for a person (an alert), the bench plays that person
-   (``--on-alert reset``: the dashboard's sim scene reset, then Start) and counts it in
+   (``--on-alert reset``: the dashboard's sim scene reset, the cube re-placed in the session's
+   layout as a person would re-stage a lab scene, then Start) and counts it in
    ``human_resets``, so a long run still reports its whole budget; ``--on-alert stop`` ends the
    online phase at the first alert instead, and so does a SIGTERM or Ctrl-C (``stopped_by`` in
    the result; a second one ends the process);
 4. evaluate the newest policy version on the forward and backward tasks, and ``--curve-points``
    earlier versions on the forward task (the learning curve).
 
+Every figure is a ground-truth success rate from ``--eval-episodes`` starts, each in a new layout
+(bowl, distractors, lighting, cameras: generalisation), except
+``forward_success_in_session_layout``: BC, pre-trained and fine-tuned from starts in the session
+scene's own layout, only the cube moved (the room the robot practised in, RoboFuME's protocol).
+
 Prints one JSON object as its last line: forward_success_pretrained, forward_success_finetuned,
 backward_success_finetuned, online_steps, human_resets (alerts that asked for a person; must be
 0), human_reset_at_steps (online steps recorded by each answered alert), bc_baseline_success,
 forward_online_vs_ground_truth (online forward episodes the classifier credited, truly
 succeeded, credited falsely, missed; classifier successes rejected from the reset pose, and how
-many of those were true), forward_success_by_version (the curve),
+many of those were true), forward_success_by_version (the curve), forward_success_in_session_layout,
 episodes_ending_out_of_workspace (online training episodes that left an object outside the
 workspace), operator_at and episodes_assisted (training episodes per phase, and how many the
 operator took over), plus timings and settings. ``--quick`` is a smoke run (minutes, tiny).
@@ -137,6 +143,7 @@ def main() -> int:
     fwd, bwd = session.forward.id, session.backward.id
 
     success = sim_success(cfg, args.eval_episodes)
+    success_in_layout = sim_success(cfg, args.eval_episodes, session_layout=True)
 
     pretrained = CheckpointWatcher(session.checkpoints, session.policy.task_ids).load_latest()
     forward_pre = success(pretrained, fwd)
@@ -150,6 +157,8 @@ def main() -> int:
     bc = CheckpointWatcher(bc_dir, session.policy.task_ids).load_latest()
     bc_success = success(bc, fwd)
     log(f"BC baseline: forward success {bc_success:.2f}")
+    in_layout = {"bc": success_in_layout(bc, fwd), "pretrained": success_in_layout(pretrained, fwd)}
+    log(f"in the session's layout: BC {in_layout['bc']:.2f}, pre-trained {in_layout['pretrained']:.2f}")
 
     def training_episodes() -> list:
         """The robot's online training episodes (none before its group exists: nothing recorded yet)."""
@@ -190,7 +199,8 @@ def main() -> int:
         import httpx
 
         auth = {"Authorization": f"Bearer {session.token}"}
-        httpx.post(session.url + "api/sim/reset_scene", json={}, headers=auth, timeout=10).raise_for_status()
+        # the cube re-placed, the bowl and the room as they were: the session's layout stays the one it practises in
+        httpx.post(session.url + "api/sim/reset_scene", json={"keep_layout": True}, headers=auth, timeout=10).raise_for_status()
         time.sleep(2.0)  # the session is paused: let the re-staged world reach the cameras before it resumes
         httpx.post(session.url + "api/session/command", json={"cmd": "start"}, headers=auth, timeout=10).raise_for_status()
 
@@ -242,6 +252,7 @@ def main() -> int:
         # reward hacking and missed successes show here first: the policy learns what the classifier credits
         "forward_online_vs_ground_truth": credited_forward(online),
         "forward_success_by_version": curve,
+        "forward_success_in_session_layout": {**in_layout, "finetuned": success_in_layout(finetuned, fwd)},
         "operator_at": args.operator_at,
         "episodes_assisted": assisted(online),
         "episodes_ending_out_of_workspace": sum(bool((e.extra or {}).get("out_of_workspace")) for e in online),

@@ -35,13 +35,16 @@ def learner_overrides(p: argparse.ArgumentParser, items: list[str]) -> dict:
     return out
 
 
-def sim_success(cfg, episodes: int) -> Callable[[object, str], float]:
-    """``success(policy, task_id) -> rate`` by simulator ground truth for the session config ``cfg``."""
+def sim_success(cfg, episodes: int, session_layout: bool = False) -> Callable[[object, str], float]:
+    """``success(policy, task_id) -> rate`` by simulator ground truth for the session config ``cfg``:
+    from starts in new layouts, or (``session_layout``) in the session scene's own layout."""
     from robot_stack.session.evaluate import evaluate_in_sim
+
+    layout_seed = cfg.seed if session_layout else None
 
     def success(policy, task: str) -> float:
         return evaluate_in_sim(policy, cfg.scene, task, episodes, image_size=cfg.image_size, cameras=tuple(cfg.cameras),
-                               horizon=cfg.episode.horizon, progress=True)["success_rate"]
+                               horizon=cfg.episode.horizon, progress=True, layout_seed=layout_seed)["success_rate"]
 
     return success
 

@@ -121,6 +121,10 @@ class SimScene:
     def _place_objects(self, rng: np.random.Generator, task_id: str) -> None:
         """Place task objects for a start of ``task_id`` (the task not yet solved)."""
 
+    def _replace_task_object(self, rng: np.random.Generator, task_id: str) -> None:
+        """Move only the task's object to a start of ``task_id``, the rest of the layout kept."""
+        raise NotImplementedError(f"scene {self.name} cannot re-stage its task object within a layout")
+
     def success(self, task_id: str) -> bool:
         """Ground-truth success of ``task_id`` in the current world state."""
         raise NotImplementedError
@@ -244,22 +248,29 @@ class SimScene:
         self.task(task_id)
         return self.tasks[1] if self.tasks[0].id == task_id else self.tasks[0]
 
-    def randomize(self, rng: np.random.Generator | None = None, task_id: str | None = None) -> None:
+    def randomize(self, rng: np.random.Generator | None = None, task_id: str | None = None,
+                  keep_layout: bool = False) -> None:
         """New object/distractor placement, colours, lighting and camera jitter; the arm goes to "reset".
 
         ``task_id``: place objects for a start of that task (it is not solved yet); default: a
-        random task of the pair.
+        random task of the pair. ``keep_layout``: only the task's object moves (a new start in the
+        same room, as a person re-stages a lab scene); fixtures, distractors, colours, lighting and
+        cameras stay as they are.
         """
         rng = self.rng if rng is None else rng
         if task_id is None:
             task_id = self.tasks[int(rng.integers(2))].id
         self.task(task_id)
         with self.world.lock:
-            self.world.set_appearance_vector(self._default_appearance)
-            self._randomize_appearance(rng)
+            if not keep_layout:
+                self.world.set_appearance_vector(self._default_appearance)
+                self._randomize_appearance(rng)
             self.world.set_joints(np.asarray(self.robot.reset_q), gripper=1.0)
             self.world.data.qvel[:] = 0.0
-            self._place_objects(rng, task_id)
+            if keep_layout:
+                self._replace_task_object(rng, task_id)
+            else:
+                self._place_objects(rng, task_id)
             mujoco.mj_forward(self.world.model, self.world.data)
             # a scene reset is not a stalled command stream: without this the settle below trips the
             # sim-time watchdog whenever the last command was more than watchdog_timeout_s - 0.3 s ago
@@ -426,6 +437,22 @@ class CubeBowlScene(SimScene):
         lo, hi = self.area(margin=r_out)
         bowl_xy = rng.uniform(lo, hi)
         self.set_mocap("bowl", bowl_xy)
+        cube_xy, against_wall = self._place_cube(rng, task_id, bowl_xy, keepouts=[])
+        _place_distractors(self, rng, [(bowl_xy, r_out + 0.02 * s), (cube_xy, 2 * self.cube_half + 0.02 * s)])
+        # (not both: wedged between the wall and a distractor, even the expert fails 3 in 10)
+        if task_id == "put_cube_in_bowl" and rng.random() < self.beside_distractor_share and not against_wall:
+            self._stand_distractor_beside(rng, cube_xy, bowl_xy)
+
+    def _replace_task_object(self, rng: np.random.Generator, task_id: str) -> None:
+        # clear of the distractors where they stand (a fresh layout places them round the cube instead)
+        self._place_cube(rng, task_id, self.mocap_xy("bowl"), keepouts=self._distractor_keepouts(0.02 * self.robot.object_scale))
+
+    def _place_cube(self, rng: np.random.Generator, task_id: str, bowl_xy: np.ndarray,
+                    keepouts: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, bool]:
+        """Put the cube at a start of ``task_id`` round the bowl at ``bowl_xy``, a forward start's
+        centre farther than r from each keepout (xy, r); returns its xy and whether it stands
+        against the bowl's outer wall."""
+        s = self.robot.object_scale
         c = self.cube_half
         cube_yaw = rng.uniform(-math.pi, math.pi)
         against_wall = False
@@ -434,9 +461,12 @@ class CubeBowlScene(SimScene):
             # starts wherever the backward policy put the cube down, and a policy that learned to
             # drop it against the rim left forward failing from a start no demo had.
             cube_xy = self._against_outer_wall(rng, bowl_xy, cube_yaw) if rng.random() < self.against_outer_wall_share else None
+            if cube_xy is not None and any(np.linalg.norm(cube_xy - q) <= r for q, r in keepouts):
+                cube_xy = None
             against_wall = cube_xy is not None
             if cube_xy is None:
-                (cube_xy,) = self.sample_points(rng, 1, [0.0], [(bowl_xy, r_out + 1.5 * c)], self.area(margin=c + 0.01))
+                (cube_xy,) = self.sample_points(rng, 1, [0.0], [(bowl_xy, self.bowl_outer_radius + 1.5 * c)] + keepouts,
+                                                self.area(margin=c + 0.01))
             cube_z = c
         else:
             ang = rng.uniform(-math.pi, math.pi)
@@ -449,10 +479,7 @@ class CubeBowlScene(SimScene):
             cube_xy = bowl_xy + off * np.array([math.cos(ang), math.sin(ang)])
             cube_z = c + 0.006
         self.set_free_body("cube_joint", np.array([cube_xy[0], cube_xy[1], cube_z]), cube_yaw)
-        _place_distractors(self, rng, [(bowl_xy, r_out + 0.02 * s), (cube_xy, 2 * c + 0.02 * s)])
-        # (not both: wedged between the wall and a distractor, even the expert fails 3 in 10)
-        if task_id == "put_cube_in_bowl" and rng.random() < self.beside_distractor_share and not against_wall:
-            self._stand_distractor_beside(rng, cube_xy, bowl_xy)
+        return cube_xy, against_wall
 
     def _against_outer_wall(self, rng: np.random.Generator, bowl_xy: np.ndarray, cube_yaw: float) -> np.ndarray | None:
         """A cube centre a millimetre or four outside the bowl wall, at any turn (None: no room in the area).
@@ -666,11 +693,18 @@ class PushBlockScene(SimScene):
         yellow = mid + np.array([rng.uniform(-0.02, 0.02) * s, -sign * gap / 2])
         self.set_mocap("blue_square", blue)
         self.set_mocap("yellow_square", yellow)
-        start = yellow if task_id == "push_block_to_blue" else blue
-        xy = start + rng.uniform(-0.012, 0.012, 2) * s
-        self.set_free_body("block_joint", np.array([xy[0], xy[1], self.block_half]), rng.uniform(-0.3, 0.3))
+        self._place_block(rng, task_id)
         h = self.square_half
         _place_distractors(self, rng, [(blue, 1.5 * h + 0.02 * s), (yellow, 1.5 * h + 0.02 * s), (mid, 0.06 * s)])
+
+    def _replace_task_object(self, rng: np.random.Generator, task_id: str) -> None:
+        self._place_block(rng, task_id)
+
+    def _place_block(self, rng: np.random.Generator, task_id: str) -> None:
+        """The block on the task's start square (the other one than its goal), a little off centre."""
+        start = self.mocap_xy("yellow_square" if task_id == "push_block_to_blue" else "blue_square")
+        xy = start + rng.uniform(-0.012, 0.012, 2) * self.robot.object_scale
+        self.set_free_body("block_joint", np.array([xy[0], xy[1], self.block_half]), rng.uniform(-0.3, 0.3))
 
     def privileged(self) -> dict[str, np.ndarray]:
         return {

@@ -497,8 +497,9 @@ def create_app(config: DashboardConfig | None = None, store: Any = None, live: L
     def reset_scene(body: ResetSceneRequest):
         """Simulated robots only: re-stage the scene (sim/reset_scene with the token's SHA-256), as a
         person would after an alert; then start the session to acknowledge the alert."""
-        control.reset_scene(token_hash(token), body.task)
-        log.warning("sim scene reset requested from the dashboard (task %r)", body.task or "forward")
+        control.reset_scene(token_hash(token), body.task, body.keep_layout)
+        log.warning("sim scene reset requested from the dashboard (task %r%s)", body.task or "forward",
+                    ", layout kept" if body.keep_layout else "")
         return {"ok": True, "detail": "scene reset sent"}
 
     @app.post("/api/teleop", response_model=Ok, dependencies=[Write], tags=["control"],

@@ -45,9 +45,10 @@ class ControlSink(abc.ABC):
         """``arm/estop_clear`` {"token_hash": token_hash}; the controller clears only with the session's hash."""
 
     @abc.abstractmethod
-    def reset_scene(self, token_hash: str, task: str = "") -> None:
-        """``sim/reset_scene`` {"token_hash": ..., "task": task}: a sim controller re-stages its scene
-        for a start of ``task`` ('' = the forward task); real controllers do not listen."""
+    def reset_scene(self, token_hash: str, task: str = "", keep_layout: bool = False) -> None:
+        """``sim/reset_scene`` {"token_hash": ..., "task": task, "keep_layout": keep_layout}: a sim
+        controller re-stages its scene for a start of ``task`` ('' = the forward task), only the
+        task's object moved if ``keep_layout``; real controllers do not listen."""
 
     @abc.abstractmethod
     def teleop(self, action: np.ndarray) -> None:
@@ -91,8 +92,8 @@ class RecordingControlSink(ControlSink):
         self.estopped = False
         self._add("clear_estop", token_hash)
 
-    def reset_scene(self, token_hash: str, task: str = "") -> None:
-        self._add("reset_scene", (token_hash, task))
+    def reset_scene(self, token_hash: str, task: str = "", keep_layout: bool = False) -> None:
+        self._add("reset_scene", (token_hash, task, keep_layout))
 
     def teleop(self, action: np.ndarray) -> None:
         self._add("teleop", np.asarray(action, dtype=np.float32).copy())

@@ -40,6 +40,8 @@ class SessionCommandRequest(Strict):
 class ResetSceneRequest(Strict):
     task: str = Field("", max_length=128, pattern=r"^[A-Za-z0-9_.:/-]*$",
                       description="task id whose start to stage ('' = the forward task of the pair)")
+    keep_layout: bool = Field(False, description="move only the task's object, as a person re-staging the scene "
+                                                 "would; fixtures, distractors and lighting stay where they are")
 
 
 class TeleopRequest(Strict):

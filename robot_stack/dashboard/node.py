@@ -58,8 +58,9 @@ class RosControlSink(ControlSink):
     def clear_estop(self, token_hash: str) -> None:
         self.estop_clear_pub.publish(msgs.String(data=json.dumps({"token_hash": token_hash})))
 
-    def reset_scene(self, token_hash: str, task: str = "") -> None:
-        self.reset_scene_pub.publish(msgs.String(data=json.dumps({"token_hash": token_hash, "task": task})))
+    def reset_scene(self, token_hash: str, task: str = "", keep_layout: bool = False) -> None:
+        body = {"token_hash": token_hash, "task": task, "keep_layout": keep_layout}
+        self.reset_scene_pub.publish(msgs.String(data=json.dumps(body)))
 
     def teleop(self, action: np.ndarray) -> None:
         self.teleop_pub.publish(msgs.Float32MultiArray.from_numpy(np.asarray(action, dtype=np.float32)))

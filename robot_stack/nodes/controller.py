@@ -188,7 +188,8 @@ class ControllerNode(Node):
         self.publish_status()
 
     def on_reset_scene(self, msg: msgs.String) -> None:
-        """Sim only: re-stage the scene for a start of ``task`` (default: the pair's first, forward, task)."""
+        """Sim only: re-stage the scene for a start of ``task`` (default: the pair's first, forward, task);
+        with ``keep_layout`` only the task's object moves."""
         body = self._authorised("sim/reset_scene", msg)
         if body is None:
             return
@@ -202,8 +203,10 @@ class ControllerNode(Node):
             self.get_logger().error(f"sim/reset_scene: unknown task {task!r} (this scene has {ids}); ignored")
             return
         self._action = None  # a command sent before the reset must not act on the new scene
-        self.scene.randomize(task_id=task)
-        self.get_logger().warning(f"sim/reset_scene: scene re-staged for a start of {task!r}")
+        keep_layout = body.get("keep_layout") is True  # a JSON true, nothing truthy
+        self.scene.randomize(task_id=task, keep_layout=keep_layout)
+        kept = " (layout kept)" if keep_layout else ""
+        self.get_logger().warning(f"sim/reset_scene: scene re-staged for a start of {task!r}{kept}")
         self.publish_state()
 
     def on_named_pose(self, msg: msgs.String) -> None:

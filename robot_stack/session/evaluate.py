@@ -12,8 +12,13 @@ from tqdm import tqdm
 
 def evaluate_in_sim(policy, scene_name: str, task_id: str, episodes: int = 10, seed: int = 1000,
                     image_size: int = 64, cameras: tuple[str, ...] = ("front",), horizon: int = 0,
-                    deterministic: bool = True, progress: bool = False) -> dict:
+                    deterministic: bool = True, progress: bool = False, layout_seed: int | None = None) -> dict:
     """Success rate of ``policy`` on ``task_id`` from randomised starts where it is not yet solved.
+
+    ``layout_seed`` None: every start a new layout (fixtures, distractors, lighting, cameras), a
+    test of generalisation. Otherwise every start keeps the layout the scene builds from that seed
+    (a session's scene: ``SessionConfig.seed``) and only the task's object moves: the room the
+    robot practised in, as a lab evaluates its fine-tuned policy (RoboFuME's protocol).
 
     policy: ``act(images {camera: (H, W, 3) uint8}, proprio (S,), task_id, deterministic) -> (7,)``
     and ``reset()`` (called at every start: a chunked policy drops the rest of its last chunk).
@@ -22,13 +27,14 @@ def evaluate_in_sim(policy, scene_name: str, task_id: str, episodes: int = 10, s
 
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    scene = make_scene(scene_name, seed=seed, image_size=image_size, cameras=cameras)
+    keep_layout = layout_seed is not None
+    scene = make_scene(scene_name, seed=layout_seed if keep_layout else seed, image_size=image_size, cameras=cameras)
     rng = np.random.default_rng(seed)
     horizon = horizon or scene.max_episode_steps
     successes, steps = 0, []
     try:
         for _ in tqdm(range(episodes), desc=f"eval {task_id}", disable=not progress, leave=False):
-            scene.randomize(rng, task_id=task_id)
+            scene.randomize(rng, task_id=task_id, keep_layout=keep_layout)
             policy.reset()
             for t in range(horizon):
                 action = policy.act(scene.images(), scene.proprio(), task_id, deterministic)

@@ -348,14 +348,17 @@ def test_estop_and_clear(client, sink):
     assert client.get("/api/live").json()["estop_sent"] is False
 
 
-def test_sim_scene_reset_carries_the_token_hash_and_the_task(client, sink):
+def test_sim_scene_reset_carries_the_token_hash_the_task_and_the_layout_choice(client, sink):
     assert client.post("/api/sim/reset_scene", json={}, headers=AUTH).status_code == 200
     assert client.post("/api/sim/reset_scene", json={"task": "take_cube_out_of_bowl"}, headers=AUTH).status_code == 200
+    assert client.post("/api/sim/reset_scene", json={"keep_layout": True}, headers=AUTH).status_code == 200
     digest = hashlib.sha256(TOKEN.encode()).hexdigest()
-    assert [c[1:] for c in sink.calls] == [("reset_scene", (digest, "")), ("reset_scene", (digest, "take_cube_out_of_bowl"))]
-    for bad in ({"task": "a b"}, {"task": "x" * 200}, {"task": 3}, {"other": 1}):
+    assert [c[1:] for c in sink.calls] == [("reset_scene", (digest, "", False)),
+                                           ("reset_scene", (digest, "take_cube_out_of_bowl", False)),
+                                           ("reset_scene", (digest, "", True))]
+    for bad in ({"task": "a b"}, {"task": "x" * 200}, {"task": 3}, {"other": 1}, {"keep_layout": "maybe"}):
         assert client.post("/api/sim/reset_scene", json=bad, headers=AUTH).status_code == 422, bad
-    assert len(sink.calls) == 2
+    assert len(sink.calls) == 3
 
 
 def test_web_teleop_is_an_intervention_with_a_deadman(client, sink, config):

@@ -70,7 +70,8 @@ def test_estop_button_latches_the_controller_clear_needs_the_token_and_the_scene
             time.sleep(0.5)
             assert frame() == before, "nothing moves while the arm holds"
             page.click("#btn-reset-scene")
-            wait(lambda: "re-staged" in (tmp_path / "controller.log").read_text(), 10, "the controller's scene reset")
+            # as a person would: the object re-placed, the room (bowl, lighting) kept
+            wait(lambda: "(layout kept)" in (tmp_path / "controller.log").read_text(), 10, "the controller's scene reset")
             wait(lambda: frame() != before, 10, "a frame of the re-staged scene")
             browser.close()
         assert httpx.post(url + "api/estop/clear", timeout=5).status_code == 401

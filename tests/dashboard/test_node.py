@@ -78,7 +78,8 @@ def test_dashboard_node_bridges_topics_and_commands(runtime, store):
     assert httpx.post(url + "/api/session/command", json={"cmd": "pause"}, headers=AUTH).status_code == 200
     assert httpx.post(url + "/api/estop", headers=AUTH).status_code == 200
     assert httpx.post(url + "/api/estop/clear", headers=AUTH).status_code == 200
-    assert httpx.post(url + "/api/sim/reset_scene", json={"task": "cube_into_bowl"}, headers=AUTH).status_code == 200
+    assert httpx.post(url + "/api/sim/reset_scene", json={"task": "cube_into_bowl", "keep_layout": True},
+                      headers=AUTH).status_code == 200
     assert httpx.post(url + "/api/teleop", json={"action": [0.5, 0, 0, 0, 0, 0, 1]}, headers=AUTH).status_code == 200
     assert httpx.post(url + "/api/teleop/release", headers=AUTH).status_code == 200
     assert runtime.spin_until(lambda: got["cmd"] and got["estop"] and got["clear"] and got["reset"] and len(got["teleop"]) >= 2
@@ -87,7 +88,7 @@ def test_dashboard_node_bridges_topics_and_commands(runtime, store):
     assert got["estop"][0].data is True
     assert json.loads(got["clear"][0].data) == {"token_hash": hashlib.sha256(TOKEN.encode()).hexdigest()}
     assert json.loads(got["reset"][0].data) == {"token_hash": hashlib.sha256(TOKEN.encode()).hexdigest(),
-                                                "task": "cube_into_bowl"}
+                                                "task": "cube_into_bowl", "keep_layout": True}
     assert got["teleop"][0].to_numpy().tolist() == [0.5, 0, 0, 0, 0, 0, 1]
     assert [m.data for m in got["intervening"]][:2] == [True, False]
     # the store side works through the node too

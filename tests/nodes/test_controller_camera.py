@@ -143,6 +143,14 @@ def test_sim_scene_reset_needs_the_token_and_stages_a_start_of_the_task(graph):
         assert np.linalg.norm(ee_xyz(got) - away) > 0.03, "the arm is back at its reset pose"
         assert not np.allclose(cube(), before)
         before = cube()
+    # keep_layout (a person re-staging the scene): the cube moves, the bowl and the room stay
+    bowl, looks = ctrl.scene.privileged()["bowl_xy"].copy(), ctrl.scene.world.appearance_vector()
+    send(token_hash=hashlib.sha256(TOKEN.encode()).hexdigest(), task=fwd, keep_layout=True)
+    assert not ctrl.scene.success(fwd) and not np.allclose(cube(), before)
+    assert np.array_equal(ctrl.scene.privileged()["bowl_xy"], bowl)
+    assert np.array_equal(ctrl.scene.world.appearance_vector(), looks)
+    send(token_hash=hashlib.sha256(TOKEN.encode()).hexdigest(), task=fwd, keep_layout="yes")  # only a JSON true
+    assert not np.array_equal(ctrl.scene.world.appearance_vector(), looks), "a new room"
     drive(runtime, got, pubs, [0, 1, 0, 0, 0, 0, 1], 3)  # and it still takes commands
     assert status(got)["estopped"] == "false"
 

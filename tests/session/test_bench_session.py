@@ -27,7 +27,8 @@ def test_bench_session_quick_prints_json(tmp_path, dds_env):
     assert 1 <= len(result["human_reset_at_steps"]) <= result["human_resets"]  # (one may come as the run ends)
     assert result["human_reset_at_steps"] == sorted(result["human_reset_at_steps"])
     assert result["human_reset_at_steps"][0] < 40 <= result["online_steps"]
-    assert "scene re-staged" in (run / "logs" / "controller.log").read_text()
+    # the person re-staged the cube in the session's room, as in a lab: the layout the session practises stays
+    assert "scene re-staged for a start of 'put_cube_in_bowl' (layout kept)" in (run / "logs" / "controller.log").read_text()
     for k in ("forward_success_pretrained", "forward_success_finetuned", "backward_success_finetuned", "bc_baseline_success"):
         assert 0.0 <= result[k] <= 1.0
     assert result["policy_version_finetuned"] >= 2, "the learner should have published during the online phase"
@@ -46,4 +47,6 @@ def test_bench_session_quick_prints_json(tmp_path, dds_env):
     assert max(curve) == result["policy_version_finetuned"] and len(curve) >= 2
     assert curve[max(curve)] == result["forward_success_finetuned"]
     assert all(0.0 <= rate <= 1.0 for rate in curve.values())
+    in_layout = result["forward_success_in_session_layout"]
+    assert set(in_layout) == {"bc", "pretrained", "finetuned"} and all(0.0 <= r <= 1.0 for r in in_layout.values())
     assert isinstance(result["episodes_ending_out_of_workspace"], int) and result["episodes_ending_out_of_workspace"] >= 0

@@ -1,9 +1,54 @@
-"""What the branching probe concludes from its branch states (``summarize_branches``); the probe
-itself runs on the real simulator in tests/learner/test_pretrain_and_service.py."""
+"""Ground-truth evaluation in the simulator (``evaluate_in_sim``'s layouts), and what the branching
+probe concludes from its branch states (``summarize_branches``); the probe itself runs on the real
+simulator in tests/learner/test_pretrain_and_service.py."""
 
+import numpy as np
 import pytest
 
-from robot_stack.session.evaluate import summarize_branches
+from robot_stack.session.evaluate import evaluate_in_sim, summarize_branches
+
+
+class FirstFrames:
+    """A policy that holds still and keeps the front camera's first frame of every start."""
+
+    def __init__(self) -> None:
+        self.frames: list[np.ndarray] = []
+        self._new = False
+
+    def reset(self) -> None:
+        self._new = True
+
+    def act(self, images, proprio, task_id, deterministic):
+        if self._new:
+            self.frames.append(images["front"].astype(np.int16))
+            self._new = False
+        return np.array([0, 0, 0, 0, 0, 0, 1.0], dtype=np.float32)
+
+
+def changed(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of pixels that differ by more than a little between two (H, W, 3) frames."""
+    return float((np.abs(a - b).max(axis=-1) > 8).mean())
+
+
+def test_the_session_layout_evaluation_moves_only_the_cube_in_the_sessions_room():
+    """``layout_seed``: every start in the room the session's scene builds from that seed (a lab
+    evaluates in the room the robot practised in), only the cube moved; without it every start is
+    a new room (bowl, distractors, lighting, cameras): the generalisation figure."""
+    from hardware.sim.scenes import make_scene
+
+    kept, new = FirstFrames(), FirstFrames()
+    for policy, layout_seed in ((kept, 3), (new, None)):
+        out = evaluate_in_sim(policy, "widowx250_cube_bowl", "put_cube_in_bowl", episodes=4, horizon=1,
+                              layout_seed=layout_seed)
+        assert out["successes"] == 0 and len(policy.frames) == 4
+    session_scene = make_scene("widowx250_cube_bowl", seed=3, image_size=64)
+    try:
+        session_view = session_scene.images()["front"].astype(np.int16)
+    finally:
+        session_scene.close()
+    for i, frame in enumerate(kept.frames):
+        assert 0.0 < changed(frame, session_view) < 0.05, i  # the cube moved, the room did not
+    assert all(changed(a, b) > 0.3 for a, b in zip(new.frames, new.frames[1:]))
 
 
 def row(outcomes, q, rollout_success=None):

@@ -425,7 +425,8 @@ for (const b of document.querySelectorAll("button.cmd")) {
 const estop = () => command("/api/estop", undefined, "E-STOP").catch(() => {});
 $("btn-estop").addEventListener("click", estop);
 $("btn-estop-clear").addEventListener("click", () => command("/api/estop/clear", undefined, "e-stop clear").catch(() => {}));
-$("btn-reset-scene").addEventListener("click", () => command("/api/sim/reset_scene", {}, "scene reset")
+// a person re-stages the object in the same room: the session keeps practising the layout it started in
+$("btn-reset-scene").addEventListener("click", () => command("/api/sim/reset_scene", {keep_layout: true}, "scene reset")
   .then(() => toast("scene reset sent: press Start to acknowledge an alert and go on")).catch(() => {}));
 
 const held = new Map();  // source -> [axis, dir]

@@ -135,6 +135,53 @@ def test_randomized_starts_are_unsolved_and_vary(scenes, name):
     assert len({tuple(np.round(l, 4)) for l in looks}) == 4  # and so do colours / light / camera
 
 
+def _layout(scene) -> np.ndarray:
+    """Everything a kept layout keeps: fixture and distractor poses, colours, lighting, cameras."""
+    m = scene.world.model
+    d = scene.world.data
+    fixtures = [d.mocap_pos[k].copy() for k in range(m.nmocap)] + [d.mocap_quat[k].copy() for k in range(m.nmocap)]
+    return np.concatenate([np.ravel(v) for v in fixtures] + [scene.world.appearance_vector()])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_start_in_the_same_layout_moves_only_the_task_object(scenes, name):
+    """A person re-staging a lab scene moves the object, not the bowl, the clutter or the lights:
+    ``keep_layout`` starts vary the object's pose only, each a fair start (unsolved, the reverse
+    task's goal), clear of the distractors where they stand, with the arm at its reset pose."""
+    scene = scenes[name]
+    scene.randomize(np.random.default_rng(5))
+    layout = _layout(scene)
+    poses = []
+    for seed in range(12):
+        task = scene.tasks[seed % 2].id
+        q_before = scene.world.data.qpos.copy()
+        scene.randomize(np.random.default_rng(100 + seed), task_id=task, keep_layout=True)
+        np.testing.assert_array_equal(_layout(scene), layout)
+        assert not scene.success(task) and scene.success(scene.reverse(task).id), f"{name}: {task} start {seed}"
+        np.testing.assert_allclose(scene.proprio()[: len(scene.robot.reset_q)], scene.robot.reset_q, atol=0.05)
+        obj = next(v for k, v in scene.privileged().items() if k.endswith("_pose"))
+        poses.append(np.round(obj[:2], 4))
+        assert not np.array_equal(scene.world.data.qpos, q_before)
+        if isinstance(scene, CubeBowlScene) and task == "put_cube_in_bowl":
+            gaps = [np.linalg.norm(obj[:2] - d) - _footprint_radius(scene, i) - scene.cube_footprint_radius
+                    for i, d in enumerate(_distractor_xys(scene))]
+            assert min(gaps) > 0.0, f"{name}: the cube starts on a distractor ({min(gaps):.4f} m)"
+    assert len({tuple(p) for p in poses}) == len(poses)  # the object moves every time
+
+
+def test_a_start_in_the_same_layout_follows_the_seed(scenes):
+    """The same seeds give the same starts, so a kept-layout evaluation compares versions fairly."""
+    scene = scenes["widowx250_cube_bowl"]
+    runs = []
+    for _ in range(2):
+        scene.randomize(np.random.default_rng(5))
+        rng = np.random.default_rng(9)
+        for _ in range(3):
+            scene.randomize(rng, task_id="put_cube_in_bowl", keep_layout=True)
+        runs.append(scene.privileged()["cube_pose"])
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
 def test_forward_starts_reach_the_rim(scenes):
     """Reset-free, "put in" starts wherever "take out" ended: the starts must cover the whole region
     where "take out" counts as done, right up to the rim (a backward policy puts the cube there)."""
