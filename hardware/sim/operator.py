@@ -123,6 +123,7 @@ class SimOperator(TeleopDevice):
     def _in_control(self) -> bool:
         """It steers the arm (called with ``self._lock`` held)."""
         return self._expert is not None and self._running
+
     def _act(self) -> None:
         self._action = np.asarray(self._expert(self.scene.observe()), dtype=np.float64)
 

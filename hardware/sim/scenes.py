@@ -200,7 +200,7 @@ class SimScene:
         for i in range(n):
             for _ in range(500):
                 p = rng.uniform(lo, hi)
-                if all(np.linalg.norm(p - q) > radii[i] + r for q, r in placed):
+                if _clear_of(p, placed, radii[i]):
                     break
             else:
                 raise RuntimeError(f"scene {self.name}: could not place object {i} without overlap")
@@ -461,7 +461,7 @@ class CubeBowlScene(SimScene):
             # starts wherever the backward policy put the cube down, and a policy that learned to
             # drop it against the rim left forward failing from a start no demo had.
             cube_xy = self._against_outer_wall(rng, bowl_xy, cube_yaw) if rng.random() < self.against_outer_wall_share else None
-            if cube_xy is not None and any(np.linalg.norm(cube_xy - q) <= r for q, r in keepouts):
+            if cube_xy is not None and not _clear_of(cube_xy, keepouts):
                 cube_xy = None
             against_wall = cube_xy is not None
             if cube_xy is None:
@@ -544,7 +544,7 @@ class CubeBowlScene(SimScene):
             # staged cube shoved it against the wall on the first step, where "take out" no longer held
             for _ in range(20):
                 cube_xy = bowl + rng.uniform(max(near, r_out + 1.5 * c), r_out + 4.0 * c) * direction
-                if all(np.linalg.norm(cube_xy - q) > r for q, r in keepouts):
+                if _clear_of(cube_xy, keepouts):
                     break
                 ang = rng.uniform(-math.pi, math.pi)
                 direction = np.array([math.cos(ang), math.sin(ang)])
@@ -600,7 +600,7 @@ class CubeBowlScene(SimScene):
             ang = side * math.pi / 2 + (1 if k % 2 else -1) * math.radians(20) * ((k + 1) // 2)
             xy = bowl + reach * np.array([math.cos(ang), math.sin(ang)])
             if (np.all(xy > lo + room) and np.all(xy < hi - room)
-                    and all(np.linalg.norm(xy - q) > r + room for q, r in distractors)):
+                    and _clear_of(xy, distractors, room)):
                 return xy + jitter
         (xy,) = self.sample_points(rng, 1, [0.0], [(bowl, reach)] + distractors, area)  # boxed in: anywhere clear
         return xy
@@ -783,6 +783,11 @@ def _footprint_radius(scene: SimScene, i: int) -> float:
     gid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"distractor{i}")
     size = m.geom_size[gid]
     return float(np.hypot(size[0], size[1]) if m.geom_type[gid] == mujoco.mjtGeom.mjGEOM_BOX else size[0])
+
+
+def _clear_of(xy: np.ndarray, keepouts: list[tuple[np.ndarray, float]], margin: float = 0.0) -> bool:
+    """Whether base-frame ``xy`` lies farther than ``r + margin`` from the centre of every keepout (xy, r)."""
+    return all(np.linalg.norm(xy - q) > r + margin for q, r in keepouts)
 
 
 def _distractor_xys(scene: SimScene) -> list[np.ndarray]:
