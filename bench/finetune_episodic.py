@@ -49,7 +49,7 @@ import sys
 import threading
 import time
 
-from session_common import StopRequest, add_learner_set, curve_versions, learner_overrides, sim_success  # bench/, the script's directory
+from session_common import StopRequest, add_learner_set, learner_overrides  # bench/, the script's directory
 
 ROBOT_ID = "sim-episodic"  # the store group this bench records its episodes in (the source's groups stay unread)
 
@@ -150,8 +150,9 @@ def main(argv=None) -> int:
     from hardware.sim.scenes import make_scene
     from robot_stack.learner.replay_loader import ReplayLoaderConfig
     from robot_stack.learner.service import LearnerService, LearnerServiceConfig
-    from robot_stack.session.adapters import CheckpointWatcher
     from robot_stack.config import to_flat_dict
+    from robot_stack.session.adapters import CheckpointWatcher
+    from robot_stack.session.evaluate import curve_versions, sim_success
     from robot_stack.session.runner import Session, SessionPaths
     from robot_stack.session.stages import write_json_atomic
     from robot_stack.store import EpisodeStore

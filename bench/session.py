@@ -47,7 +47,7 @@ import sys
 import tempfile
 import time
 
-from session_common import StopRequest, add_learner_set, curve_versions, learner_overrides, sim_success  # bench/, the script's directory
+from session_common import StopRequest, add_learner_set, learner_overrides  # bench/, the script's directory
 
 
 def log(msg: str) -> None:
@@ -113,6 +113,7 @@ def main() -> int:
     from robot_stack.session.actor_loop import ActorConfig
     from robot_stack.session.adapters import CheckpointWatcher
     from robot_stack.session.config import RewardSetup, SessionConfig
+    from robot_stack.session.evaluate import curve_versions, sim_success
     from robot_stack.session.prior_data import PriorDataConfig
     from robot_stack.session.runner import Session
     from robot_stack.store import EpisodeNotFoundError, EpisodeStore

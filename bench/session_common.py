@@ -1,7 +1,8 @@
 """What the session benchmarks (bench/session.py, bench/finetune_episodic.py) share.
 
-Both score policies the same way, from the same starts, so their figures compare: ``evaluate_in_sim``
-with the session's scene, cameras, image size and horizon, seeded by the evaluation's own seed. Both
+Both score policies the same way, from the same starts, so their figures compare:
+``robot_stack.session.evaluate.sim_success`` (as ``robot-stack evaluate`` does), with the session's
+scene, cameras, image size and horizon, seeded by the evaluation's own seed. Both
 take ``--learner-set FIELD=JSON`` for the online learner, and both end their online phase early,
 not the process, on SIGTERM or Ctrl-C (``StopRequest``), so a stopped run still scores what it saved.
 """
@@ -12,7 +13,6 @@ import argparse
 import json
 import signal
 import sys
-from typing import Callable
 
 
 def add_learner_set(p: argparse.ArgumentParser) -> None:
@@ -33,26 +33,6 @@ def learner_overrides(p: argparse.ArgumentParser, items: list[str]) -> dict:
         if not sep or not key.strip():
             p.error(f"--learner-set wants FIELD=JSON (e.g. calql.alpha_lr=0), got {item!r}")
     return out
-
-
-def sim_success(cfg, episodes: int, session_layout: bool = False) -> Callable[[object, str], float]:
-    """``success(policy, task_id) -> rate`` by simulator ground truth for the session config ``cfg``:
-    from starts in new layouts, or (``session_layout``) in the session scene's own layout."""
-    from robot_stack.session.evaluate import evaluate_in_sim
-
-    layout_seed = cfg.seed if session_layout else None
-
-    def success(policy, task: str) -> float:
-        return evaluate_in_sim(policy, cfg.scene, task, episodes, image_size=cfg.image_size, cameras=tuple(cfg.cameras),
-                               horizon=cfg.episode.horizon, progress=True, layout_seed=layout_seed)["success_rate"]
-
-    return success
-
-
-def curve_versions(versions: list[int], final: int, points: int) -> list[int]:
-    """Up to ``points`` versions before ``final``, evenly spaced from the first: the learning curve's x."""
-    earlier = [v for v in versions if v < final]
-    return sorted({earlier[round(i * (len(earlier) - 1) / max(1, points - 1))] for i in range(min(points, len(earlier)))})
 
 
 class StopRequest:

@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train-reward": ("robot_stack.reward.train_cli", "train and calibrate a success classifier from the store"),
     "monitor": ("robot_stack.dashboard.cli", "the web dashboard"),
     "run": ("robot_stack.session.cli", "an autonomous reset-free fine-tuning session (default: simulated WidowX 250)"),
+    "evaluate": ("robot_stack.session.evaluate_cli", "score a simulated session's policy versions by the simulator's ground truth"),
 }
 
 

@@ -1,10 +1,13 @@
-"""Ground-truth evaluation of a policy in a sim scene (pre-training checks and the session benchmark).
+"""Ground-truth evaluation of a policy in a sim scene (pre-training checks, ``robot-stack evaluate``
+and the session benchmarks).
 
 Reward-free and classifier-free on purpose: success is the scene's own ground truth, so these
 numbers measure the policy, not the classifier.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -47,6 +50,72 @@ def evaluate_in_sim(policy, scene_name: str, task_id: str, episodes: int = 10, s
         scene.close()
     return {"task": task_id, "episodes": episodes, "successes": successes, "success_rate": successes / episodes,
             "mean_steps_to_success": float(np.mean(steps)) if steps else None}
+
+
+def sim_success(cfg, episodes: int, session_layout: bool = False, seed: int = 1000,
+                progress: bool = True) -> Callable[[object, str], float]:
+    """``success(policy, task_id) -> rate`` by simulator ground truth for the session config ``cfg``
+    (its scene, cameras, image size and horizon): from starts in new layouts, or
+    (``session_layout``) in the session scene's own layout. Every call uses the same starts."""
+    layout_seed = cfg.seed if session_layout else None
+
+    def success(policy, task: str) -> float:
+        return evaluate_in_sim(policy, cfg.scene, task, episodes, seed=seed, image_size=cfg.image_size,
+                               cameras=tuple(cfg.cameras), horizon=cfg.episode.horizon, progress=progress,
+                               layout_seed=layout_seed)["success_rate"]
+
+    return success
+
+
+def curve_versions(versions: list[int], final: int, points: int) -> list[int]:
+    """Up to ``points`` versions before ``final``, evenly spaced from the first: the learning curve's x."""
+    earlier = [v for v in versions if v < final]
+    return sorted({earlier[round(i * (len(earlier) - 1) / max(1, points - 1))] for i in range(min(points, len(earlier)))})
+
+
+def pick_versions(spec: str, versions: list[int], latest: int | None) -> list[int]:
+    """The policy versions ``spec`` names among ``versions`` (committed, ascending), ascending.
+
+    ``spec``: ``latest`` (the one ``latest`` points at), ``all``, ``curve:N`` (N versions evenly
+    spaced from the first to the latest, both included) or numbers, comma-separated (``1,69,137``).
+    Raises ValueError for a malformed spec, a version that is not on disk, or no versions at all.
+    """
+    if not versions or latest is None:
+        raise ValueError("no policy versions committed yet")
+    spec = spec.strip()
+    if spec == "latest":
+        return [latest]
+    if spec == "all":
+        return list(versions)
+    if spec.startswith("curve:"):
+        try:
+            points = int(spec[len("curve:"):])
+        except ValueError:
+            points = 0
+        if points < 1:
+            raise ValueError(f"curve:N wants N >= 1 (the number of versions), got {spec!r}")
+        upto = [v for v in versions if v <= latest]
+        picks = {upto[round(i * (len(upto) - 1) / (points - 1))] for i in range(points)} if points > 1 else set()
+        return sorted(picks | {latest})
+    try:
+        picked = sorted({int(v) for v in spec.split(",")})
+    except ValueError:
+        raise ValueError(f"versions: 'latest', 'all', 'curve:N' or numbers like 1,69,137; got {spec!r}") from None
+    missing = [v for v in picked if v not in versions]
+    if missing:
+        raise ValueError(f"version(s) {missing} not on disk; committed: {_ranges(versions)}")
+    return picked
+
+
+def _ranges(values: list[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``'1-3, 7'`` (a long list of versions, readable in an error)."""
+    out, start = [], None
+    for i, v in enumerate(values):
+        start = v if start is None else start
+        if i + 1 == len(values) or values[i + 1] != v + 1:
+            out.append(str(v) if start == v else f"{start}-{v}")
+            start = None
+    return ", ".join(out)
 
 
 def branch_in_sim(policy, scene_name: str, task_id: str, starts: int = 12, candidates: int = 8, every: int = 8,

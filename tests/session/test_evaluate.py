@@ -5,7 +5,7 @@ simulator in tests/learner/test_pretrain_and_service.py."""
 import numpy as np
 import pytest
 
-from robot_stack.session.evaluate import evaluate_in_sim, summarize_branches
+from robot_stack.session.evaluate import evaluate_in_sim, sim_success, summarize_branches
 
 
 class FirstFrames:
@@ -49,6 +49,27 @@ def test_the_session_layout_evaluation_moves_only_the_cube_in_the_sessions_room(
     for i, frame in enumerate(kept.frames):
         assert 0.0 < changed(frame, session_view) < 0.05, i  # the cube moved, the room did not
     assert all(changed(a, b) > 0.3 for a, b in zip(new.frames, new.frames[1:]))
+
+
+def test_sim_success_scores_in_the_session_configs_room_or_in_new_ones():
+    """``sim_success(cfg, session_layout=True)`` starts every rollout in the layout the session's
+    scene builds from ``cfg.seed``, with its image size and cameras; without it, a new one each time."""
+    from hardware.sim.scenes import make_scene
+
+    from robot_stack.session.config import SessionConfig
+
+    cfg = SessionConfig(seed=5, image_size=32)
+    kept, new = FirstFrames(), FirstFrames()
+    assert sim_success(cfg, 3, session_layout=True, progress=False)(kept, "put_cube_in_bowl") == 0.0
+    assert sim_success(cfg, 3, progress=False)(new, "put_cube_in_bowl") == 0.0
+    scene = make_scene(cfg.scene, seed=cfg.seed, image_size=cfg.image_size, cameras=tuple(cfg.cameras))
+    try:
+        room = scene.images()["front"].astype(np.int16)
+    finally:
+        scene.close()
+    assert [f.shape for f in kept.frames] == [(32, 32, 3)] * 3
+    assert all(0.0 < changed(frame, room) < 0.05 for frame in kept.frames)
+    assert all(changed(frame, room) > 0.3 for frame in new.frames)
 
 
 def row(outcomes, q, rollout_success=None):

@@ -1,0 +1,111 @@
+r"""``robot-stack evaluate``: score a simulated session's policy versions by the simulator's ground truth.
+
+    robot-stack evaluate runs/sim-widowx250                          # the newest version, forward, its own room
+    robot-stack evaluate runs/sim-widowx250 --versions curve:5 --bc  # a learning curve, and the BC policy
+    robot-stack evaluate runs/exp1 --versions 1,69,137 --task both --room both --episodes 100
+
+Every version is rolled out from the same starts (``--seed``), with the session's scene, cameras,
+image size and horizon, acting with the policy's mean action. ``--room session`` keeps the layout
+the session practised in (bowl, distractors, lighting, cameras) and moves only the task's object,
+as a lab evaluates its fine-tuned policy; ``--room new`` draws a new layout for every start, a test
+of generalisation (``bench/session.py`` reports both). 100 episodes give about +-10 points.
+
+The last line printed is one JSON object: ``{"scores": {"v12": {"forward": {"session": 0.6}}}, ...}``.
+Real robots have no ground truth to roll out against: their success curve is the session's own
+evaluation episodes (``schedule.eval_every``), flagged ``eval`` in the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+from robot_stack.cli import CliError
+
+ROOMS = ("session", "new")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = __doc__
+    parser.add_argument("run_dir", help="a session run directory (made by 'robot-stack run' on a sim scene)")
+    parser.add_argument("--versions", default="latest",
+                        help="'latest' (default), 'all', 'curve:N' (N evenly spaced, first to latest) or numbers: 1,69,137")
+    parser.add_argument("--bc", action="store_true", help="also score the BC policy the session's Cal-QL started from")
+    parser.add_argument("--task", choices=("forward", "backward", "both"), default="forward",
+                        help="which of the session's tasks to roll out (default: forward)")
+    parser.add_argument("--room", choices=(*ROOMS, "both"), default="session",
+                        help="session: the session's own layout, only the object moved (default); "
+                             "new: a new layout per start; both")
+    parser.add_argument("--episodes", type=int, default=100, help="rollouts per version, task and room (default: 100)")
+    parser.add_argument("--seed", type=int, default=1000,
+                        help="seed of the starts (default: 1000, the session benchmarks' starts)")
+    parser.add_argument("--out", default="", help="also write the JSON result to this file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from policies.checkpoint import CheckpointError
+
+    if args.episodes < 1:
+        raise CliError(f"--episodes must be >= 1, got {args.episodes}")
+    try:
+        result = evaluate_run(args.run_dir, args.versions, tasks=_choice(args.task, ("forward", "backward")),
+                              rooms=_choice(args.room, ROOMS), episodes=args.episodes, seed=args.seed,
+                              bc=args.bc, log=lambda s: print(s, file=sys.stderr, flush=True))
+    except (FileNotFoundError, ValueError, CheckpointError) as exc:
+        raise CliError(str(exc)) from exc
+    line = json.dumps(result)
+    if args.out:
+        pathlib.Path(args.out).write_text(line + "\n")
+    print(line)
+    return 0
+
+
+def _choice(value: str, every: tuple[str, ...]) -> tuple[str, ...]:
+    return every if value == "both" else (value,)
+
+
+def evaluate_run(run_dir: str, versions: str = "latest", tasks: tuple[str, ...] = ("forward",),
+                 rooms: tuple[str, ...] = ("session",), episodes: int = 100, seed: int = 1000, bc: bool = False,
+                 log=lambda s: None) -> dict:
+    """Ground-truth success of a session run's policies: ``{"scores": {name: {task role: {room: rate}}}}``.
+
+    ``name`` is ``v<N>`` for each policy version ``versions`` picks (``pick_versions``) and ``bc``
+    for the BC policy (``bc``); task roles are ``forward``/``backward``, rooms ``session``/``new``.
+    Raises FileNotFoundError when ``run_dir`` is not a session run, ValueError for a run without a
+    sim scene or a version that is not there, and ``CheckpointError`` for a corrupt checkpoint.
+    """
+    from policies.checkpoint import CheckpointManager
+
+    from robot_stack.session.adapters import CheckpointWatcher
+    from robot_stack.session.evaluate import pick_versions, sim_success
+    from robot_stack.session.runner import Session, load_session_config
+
+    cfg = load_session_config(run_dir)
+    cfg.run_dir = str(run_dir)  # the directory may have moved since the session wrote its config
+    if not cfg.scene:
+        raise ValueError(f"{run_dir} ran on a real robot (no sim scene): there is no ground truth to roll out "
+                         "against; its success curve is the session's eval episodes in the store")
+    session = Session(cfg, log=log)
+    task_ids = {"forward": session.forward.id, "backward": session.backward.id}
+    watcher = CheckpointWatcher(session.paths.checkpoints, session.policy.task_ids)
+    manager = watcher.manager
+    policies = {f"v{v}": (lambda v=v: watcher.load(v))
+                for v in pick_versions(versions, manager.versions(), manager.latest_version())}
+    if bc:
+        bc_dir = session.paths.bc_policy
+        if CheckpointManager(bc_dir).latest_version() is None:
+            raise ValueError(f"{run_dir} has no BC policy ({bc_dir} is empty: the session pre-trained Cal-QL "
+                             "without a BC start, bc_init_updates 0)")
+        policies = {"bc": lambda: CheckpointWatcher(bc_dir, session.policy.task_ids).load_latest(), **policies}
+    scorers = {room: sim_success(cfg, episodes, session_layout=room == "session", seed=seed) for room in rooms}
+    scores: dict[str, dict] = {}
+    for name, load in policies.items():
+        policy = load()
+        scores[name] = {task: {room: score(policy, task_ids[task]) for room, score in scorers.items()} for task in tasks}
+        log(f"{name}: " + ", ".join(f"{task} {room} {rate:.2f}" for task, by_room in scores[name].items()
+                                    for room, rate in by_room.items()))
+    return {"run_dir": str(run_dir), "scene": cfg.scene, "episodes": episodes, "seed": seed,
+            "tasks": {t: task_ids[t] for t in tasks}, "scores": scores}
