@@ -12,7 +12,8 @@ success curve stays flat: it tells a critic that fits nothing from one that only
 the data" (CQL's push-down on random actions far beyond the return range). With ``--eval-scene``
 it also rolls the policy out in sim from the same starts: with the actor's mean action, with one
 sample of it per step, and with the best of ``--best-of`` sampled actions by Q. A critic that
-cannot pick better actions than the actor's mean cannot teach the actor either. ``--branch-starts``
+cannot pick better actions than the actor's mean cannot teach the actor either (``--eval-room
+session``: from starts in the ``--run`` session's own layout). ``--branch-starts``
 asks the simulator directly: at states along the mean rollout, which of the actor's candidate
 actions, tried once each, end in success, and whether the critic's Q knows.
 """
@@ -51,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--branch-every", type=int, default=8, help="steps between branch points (default: 8)")
     parser.add_argument("--branch-candidates", type=int, default=8, help="actions tried per branch point, the mean "
                         "and samples (default: 8)")
+    parser.add_argument("--eval-room", choices=("new", "session"), default="new",
+                        help="rollouts and branch probes: new, a new layout per start (default); session, the "
+                             "layout the --run session practised in, only the object moved")
     parser.add_argument("--branch-continuations", type=int, default=1, help="1: the mean action finishes each try "
                         "(exact, deterministic); R > 1: the stochastic policy finishes it R times, giving each "
                         "candidate's success rate, Q's own meaning (R times slower; default: 1)")
@@ -59,14 +63,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def critic_report(store, checkpoints: str, version: int = 0, task_ids: tuple[str, ...] = (), robots: tuple[str, ...] = (),
                   samples: int = 2048, seed: int = 0, eval_scene: str = "", eval_task: str = "", best_of: int = 16,
                   eval_episodes: int = 100, eval_horizon: int = 60, branch_starts: int = 0, branch_every: int = 8,
-                  branch_candidates: int = 8, branch_continuations: int = 1) -> dict:
+                  branch_candidates: int = 8, branch_continuations: int = 1, eval_layout_seed: int | None = None) -> dict:
     """The critic report of a Cal-QL checkpoint on ``samples`` transitions of ``store``.
 
     ``task_ids`` (the policy's task-index order; empty: those the checkpoint records, else
     ``PolicySpec``'s default pair) select and number the episodes as the learner did; ids that
     differ from the checkpoint's raise ``CheckpointError``. Returns the report plus ``version``, ``updates`` and
     ``transitions`` (per replay source); with ``eval_scene``, also ``_best_of_rollouts``'s rates
-    and, with ``branch_starts``, ``branch_in_sim``'s ground truth on the critic's ranking.
+    and, with ``branch_starts``, ``branch_in_sim``'s ground truth on the critic's ranking; both from
+    starts in new layouts, or with ``eval_layout_seed`` in the layout the scene builds from it.
     Raises ValueError for a BC checkpoint, a store without enough transitions and bad rollout
     settings, and ``CheckpointError`` for a corrupt checkpoint.
     """
@@ -114,7 +119,8 @@ def critic_report(store, checkpoints: str, version: int = 0, task_ids: tuple[str
     out = {"version": int(meta["version"]), "updates": int(meta.get("step", 0)), "transitions": sizes,
            **learner.critic_report(batch, seed=seed)}
     if eval_scene and eval_episodes:
-        out.update(_best_of_rollouts(learner, spec.task_ids, eval_scene, eval_task, best_of, eval_episodes, eval_horizon))
+        out.update(_best_of_rollouts(learner, spec.task_ids, eval_scene, eval_task, best_of, eval_episodes, eval_horizon,
+                                     eval_layout_seed))
     if branch_starts:
         from robot_stack.session.adapters import CheckpointPolicy
         from robot_stack.session.evaluate import branch_in_sim
@@ -124,11 +130,12 @@ def critic_report(store, checkpoints: str, version: int = 0, task_ids: tuple[str
         out.update(branch_in_sim(CheckpointPolicy(agent, spec.task_ids), eval_scene, eval_task, branch_starts,
                                  branch_candidates, branch_every, image_size=net.encoder.image_size,
                                  cameras=tuple(net.image_keys), horizon=eval_horizon,
-                                 continuations=branch_continuations, progress=True))
+                                 continuations=branch_continuations, progress=True, layout_seed=eval_layout_seed))
     return out
 
 
-def _best_of_rollouts(learner, task_ids, scene: str, task: str, best_of: int, episodes: int, horizon: int) -> dict:
+def _best_of_rollouts(learner, task_ids, scene: str, task: str, best_of: int, episodes: int, horizon: int,
+                      layout_seed: int | None = None) -> dict:
     """Ground-truth success in ``scene``, from the same starts, of the actor's mean action, of one
     sample of it per step, and of the best by the critic's Q among the mean and ``best_of`` samples;
     keys ``eval/...``. Best-of above one sample says the critic ranks the actor's actions at all;
@@ -143,7 +150,8 @@ def _best_of_rollouts(learner, task_ids, scene: str, task: str, best_of: int, ep
     for name, k, deterministic in (("mean", 0, True), ("sampled", 0, False), (f"best_of_{best_of}", best_of, True)):
         agent.best_of = k  # the samples' noise follows from the learner's seeded construction
         r = evaluate_in_sim(CheckpointPolicy(agent, task_ids), scene, task, episodes, image_size=net.encoder.image_size,
-                            cameras=tuple(net.image_keys), horizon=horizon, deterministic=deterministic, progress=True)
+                            cameras=tuple(net.image_keys), horizon=horizon, deterministic=deterministic, progress=True,
+                            layout_seed=layout_seed)
         rates[f"eval/{name}_success"] = r["success_rate"]
     return {"eval/task": task, "eval/episodes": episodes, **rates}
 
@@ -166,19 +174,25 @@ def run(args: argparse.Namespace) -> int:
 
     split = lambda text: tuple(x.strip() for x in text.split(",") if x.strip())  # noqa: E731
     store_url, checkpoints, task_ids = args.store, args.checkpoints, split(args.task_ids)
+    layout_seed = None
     try:
         if args.run:
             # Checkpoints record their task ids, so the run dir only has to name the paths.
-            from robot_stack.session.runner import SessionPaths
+            from robot_stack.session.runner import SessionPaths, load_session_config
 
             paths = SessionPaths(args.run).of_a_session()
             store_url, checkpoints = store_url or str(paths.store), checkpoints or str(paths.checkpoints)
+            if args.eval_room == "session":
+                layout_seed = load_session_config(args.run).seed  # the session's scene is built from it
+        elif args.eval_room == "session":
+            raise CliError("--eval-room session needs --run (the session whose room it is)")
         if not (store_url and checkpoints):
             raise CliError("give --run (a session run directory) or both --store and --checkpoints")
         store = EpisodeStore.open(store_url, read_only=True)
         out = critic_report(store, checkpoints, args.version, task_ids, split(args.robots), args.samples, args.seed,
                             args.eval_scene, args.eval_task, args.best_of, args.eval_episodes, args.eval_horizon,
-                            args.branch_starts, args.branch_every, args.branch_candidates, args.branch_continuations)
+                            args.branch_starts, args.branch_every, args.branch_candidates, args.branch_continuations,
+                            layout_seed)
     except (StoreError, CheckpointError, ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from exc
     print(json.dumps(out, indent=2))

@@ -26,18 +26,14 @@ def evaluate_in_sim(policy, scene_name: str, task_id: str, episodes: int = 10, s
     policy: ``act(images {camera: (H, W, 3) uint8}, proprio (S,), task_id, deterministic) -> (7,)``
     and ``reset()`` (called at every start: a chunked policy drops the rest of its last chunk).
     """
-    from hardware.sim.scenes import make_scene
-
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    keep_layout = layout_seed is not None
-    scene = make_scene(scene_name, seed=layout_seed if keep_layout else seed, image_size=image_size, cameras=cameras)
-    rng = np.random.default_rng(seed)
+    scene, next_start = _starts(scene_name, task_id, seed, layout_seed, image_size, cameras)
     horizon = horizon or scene.max_episode_steps
     successes, steps = 0, []
     try:
         for _ in tqdm(range(episodes), desc=f"eval {task_id}", disable=not progress, leave=False):
-            scene.randomize(rng, task_id=task_id, keep_layout=keep_layout)
+            next_start()
             policy.reset()
             for t in range(horizon):
                 action = policy.act(scene.images(), scene.proprio(), task_id, deterministic)
@@ -50,6 +46,19 @@ def evaluate_in_sim(policy, scene_name: str, task_id: str, episodes: int = 10, s
         scene.close()
     return {"task": task_id, "episodes": episodes, "successes": successes, "success_rate": successes / episodes,
             "mean_steps_to_success": float(np.mean(steps)) if steps else None}
+
+
+def _starts(scene_name: str, task_id: str, seed: int, layout_seed: int | None, image_size: int,
+            cameras: tuple[str, ...]):
+    """``(scene, next_start)``: the scene the evaluation rolls out in, and the function that stages
+    its next start (``seed`` fixes the sequence of starts). ``layout_seed`` None: each start a new
+    layout; else the layout the scene builds from that seed, only the task's object moved."""
+    from hardware.sim.scenes import make_scene
+
+    keep_layout = layout_seed is not None
+    scene = make_scene(scene_name, seed=layout_seed if keep_layout else seed, image_size=image_size, cameras=cameras)
+    rng = np.random.default_rng(seed)
+    return scene, lambda: scene.randomize(rng, task_id=task_id, keep_layout=keep_layout)
 
 
 def sim_success(cfg, episodes: int, session_layout: bool = False, seed: int = 1000,
@@ -120,10 +129,11 @@ def _ranges(values: list[int]) -> str:
 
 def branch_in_sim(policy, scene_name: str, task_id: str, starts: int = 12, candidates: int = 8, every: int = 8,
                   seed: int = 1000, image_size: int = 64, cameras: tuple[str, ...] = ("front",), horizon: int = 0,
-                  continuations: int = 1, progress: bool = False) -> dict:
+                  continuations: int = 1, progress: bool = False, layout_seed: int | None = None) -> dict:
     """Does the critic know which of the actor's own actions succeed? Ground truth by branching.
 
-    From ``starts`` of ``evaluate_in_sim``'s starts (same seed, same order), the actor's mean action
+    From ``starts`` of ``evaluate_in_sim``'s starts (same seed, same order, the same ``layout_seed``
+    meaning: None a new layout per start, else that seed's layout kept), the actor's mean action
     runs to the horizon; every ``every`` steps its state is saved. From each saved state, each of
     the mean and ``candidates - 1`` samples (``policy.scored_candidates``) is applied once, then
     the episode finishes: with ``continuations`` 1, by the mean action (a deterministic simulator
@@ -137,16 +147,13 @@ def branch_in_sim(policy, scene_name: str, task_id: str, starts: int = 12, candi
     must then be a multiple of ``steps_per_plan``, so that branch points are where the rollout
     plans. Returns ``summarize_branches`` of the branch states.
     """
-    from hardware.sim.scenes import make_scene
-
     if starts < 1 or candidates < 2 or every < 1 or continuations < 1:
         raise ValueError("starts, every and continuations must be >= 1 and candidates >= 2; "
                          f"got {starts}, {every}, {continuations}, {candidates}")
     if every % policy.steps_per_plan:
         raise ValueError(f"every ({every}) must be a multiple of the actions the policy runs per plan "
                          f"({policy.steps_per_plan}): branch points must be where the rollout plans a chunk")
-    scene = make_scene(scene_name, seed=seed, image_size=image_size, cameras=cameras)
-    rng = np.random.default_rng(seed)
+    scene, next_start = _starts(scene_name, task_id, seed, layout_seed, image_size, cameras)
     horizon = horizon or scene.max_episode_steps
 
     def finish(t0: int, deterministic: bool) -> bool:
@@ -170,7 +177,7 @@ def branch_in_sim(policy, scene_name: str, task_id: str, starts: int = 12, candi
     rows = []
     try:
         for _ in tqdm(range(starts), desc=f"branch {task_id}", disable=not progress, leave=False):
-            scene.randomize(rng, task_id=task_id)
+            next_start()
             policy.reset()
             saved = []
             for t in range(horizon):  # the mean rollout, saving its states at the branch points

@@ -72,6 +72,39 @@ def test_sim_success_scores_in_the_session_configs_room_or_in_new_ones():
     assert all(changed(frame, room) > 0.3 for frame in new.frames)
 
 
+class StartFrames(FirstFrames):
+    """FirstFrames that ``branch_in_sim`` can branch: it keeps the frame of every branch state."""
+
+    steps_per_plan = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.branch_frames: list[np.ndarray] = []
+
+    def scored_candidates(self, images, proprio, task_id, k):
+        self.branch_frames.append(images["front"].astype(np.int16))
+        return np.tile(self.act(images, proprio, task_id, True), (k + 1, 1)), np.zeros(k + 1)
+
+
+def test_the_branch_probe_starts_where_the_evaluation_does_in_either_room():
+    """``branch_in_sim`` draws its starts as ``evaluate_in_sim`` does, the session's room included,
+    so its figures speak of the same starts as the success rates beside them."""
+    from robot_stack.session.evaluate import branch_in_sim
+
+    for layout_seed in (None, 3):
+        evaluated, branched = FirstFrames(), StartFrames()
+        evaluate_in_sim(evaluated, "widowx250_cube_bowl", "put_cube_in_bowl", episodes=2, horizon=1, layout_seed=layout_seed)
+        # one branch state per start (t = 0): scored_candidates sees the start's first frame
+        branch_in_sim(branched, "widowx250_cube_bowl", "put_cube_in_bowl", starts=2, candidates=2, every=10, horizon=1,
+                      layout_seed=layout_seed)
+        assert len(branched.branch_frames) == 2
+        for a, b in zip(evaluated.frames, branched.branch_frames):
+            np.testing.assert_array_equal(a, b)
+        if layout_seed is None:
+            new_room = evaluated.frames[0]
+    assert changed(new_room, evaluated.frames[0]) > 0.3  # and the rooms differ
+
+
 def row(outcomes, q, rollout_success=None):
     replay = bool(outcomes[0]) if rollout_success is None else not rollout_success
     return {"rollout_success": bool(outcomes[0]) if rollout_success is None else rollout_success,
