@@ -84,7 +84,6 @@ def evaluate_run(run_dir: str, versions: str = "latest", tasks: tuple[str, ...] 
     from robot_stack.session.runner import Session, load_session_config
 
     cfg = load_session_config(run_dir)
-    cfg.run_dir = str(run_dir)  # the directory may have moved since the session wrote its config
     if not cfg.scene:
         raise ValueError(f"{run_dir} ran on a real robot (no sim scene): there is no ground truth to roll out "
                          "against; its success curve is the session's eval episodes in the store")

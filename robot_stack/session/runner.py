@@ -56,9 +56,12 @@ class SessionPaths:
 
 
 def load_session_config(run_dir: str | pathlib.Path) -> SessionConfig:
-    """The config a session in ``run_dir`` was started with (for ``--resume``)."""
+    """The config a session in ``run_dir`` was started with (for ``--resume``), its ``run_dir``
+    set to ``run_dir``: the directory may have been moved or copied since the config was saved."""
     path = SessionPaths(run_dir).of_a_session().config
-    return from_mapping(SessionConfig, json.loads(path.read_text()), source=str(path))
+    cfg = from_mapping(SessionConfig, json.loads(path.read_text()), source=str(path))
+    cfg.run_dir = str(run_dir)
+    return cfg
 
 
 def free_port(host: str = "127.0.0.1") -> int:

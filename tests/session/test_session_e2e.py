@@ -29,9 +29,7 @@ TELEOP = [0.0, 0.3, 0.0, 0.0, 0.0, 0.0, -1.0]  # web teleop: +y, close the gripp
 
 def copy_run(prepared, dest) -> SessionConfig:
     shutil.copytree(prepared, dest)
-    cfg = load_session_config(dest)
-    cfg.run_dir = str(dest)
-    return cfg
+    return load_session_config(dest)
 
 
 class Running:
@@ -96,6 +94,8 @@ def test_a_moved_run_directory_keeps_its_preparation(prepared, tmp_path):
     from policies.checkpoint import CheckpointManager
 
     cfg = copy_run(prepared, tmp_path / "elsewhere" / "run")
+    # session.json still names the directory it was written in; the loaded config names where it is now
+    assert cfg.run_dir == str(tmp_path / "elsewhere" / "run") != json.loads((prepared / "session.json").read_text())["run_dir"]
     lines: list[str] = []
     Session(cfg, log=lines.append).prepare()
     assert len(lines) == 4 and all(": cached (" in line for line in lines), lines
