@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-episodes", type=int, default=100, help="rollouts per way of acting (default: 100; "
                         "0 = none, e.g. for --branch-starts alone)")
     parser.add_argument("--eval-horizon", type=int, default=60, help="steps per rollout (default: 60, the session's)")
+    parser.add_argument("--eval-room", choices=("new", "session"), default="new",
+                        help="rollouts and branch probes: new, a new layout per start (default); session, the "
+                             "layout the --run session practised in, only the object moved")
     parser.add_argument("--best-of", type=int, default=16, help="actions sampled per step for the pick by Q (default: 16)")
     parser.add_argument("--branch-starts", type=int, default=0, help="with --eval-scene: from this many starts, branch "
                         "the simulator along the mean rollout and try the mean and samples once each, so the ground "
@@ -52,9 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--branch-every", type=int, default=8, help="steps between branch points (default: 8)")
     parser.add_argument("--branch-candidates", type=int, default=8, help="actions tried per branch point, the mean "
                         "and samples (default: 8)")
-    parser.add_argument("--eval-room", choices=("new", "session"), default="new",
-                        help="rollouts and branch probes: new, a new layout per start (default); session, the "
-                             "layout the --run session practised in, only the object moved")
     parser.add_argument("--branch-continuations", type=int, default=1, help="1: the mean action finishes each try "
                         "(exact, deterministic); R > 1: the stochastic policy finishes it R times, giving each "
                         "candidate's success rate, Q's own meaning (R times slower; default: 1)")
