@@ -77,8 +77,6 @@ def evaluate_run(run_dir: str, versions: str = "latest", tasks: tuple[str, ...] 
     Raises FileNotFoundError when ``run_dir`` is not a session run, ValueError for a run without a
     sim scene or a version that is not there, and ``CheckpointError`` for a corrupt checkpoint.
     """
-    from policies.checkpoint import CheckpointManager
-
     from robot_stack.session.adapters import CheckpointWatcher
     from robot_stack.session.evaluate import pick_versions, sim_success
     from robot_stack.session.runner import Session, load_session_config
@@ -94,11 +92,14 @@ def evaluate_run(run_dir: str, versions: str = "latest", tasks: tuple[str, ...] 
     policies = {f"v{v}": (lambda v=v: watcher.load(v))
                 for v in pick_versions(versions, manager.versions(), manager.latest_version())}
     if bc:
-        bc_dir = session.paths.bc_policy
-        if CheckpointManager(bc_dir).latest_version() is None:
-            raise ValueError(f"{run_dir} has no BC policy ({bc_dir} is empty: the session pre-trained Cal-QL "
-                             "without a BC start, bc_init_updates 0)")
-        policies = {"bc": lambda: CheckpointWatcher(bc_dir, session.policy.task_ids).load_latest(), **policies}
+        # load(), not load_latest(): the latter logs a corrupt checkpoint and returns None (an actor keeps
+        # its policy), where this command must refuse it
+        bc_watcher = CheckpointWatcher(session.paths.bc_policy, session.policy.task_ids)
+        bc_version = bc_watcher.manager.latest_version()
+        if bc_version is None:
+            raise ValueError(f"{run_dir} has no BC policy ({session.paths.bc_policy} is empty: the session "
+                             "pre-trained Cal-QL without a BC start, bc_init_updates 0)")
+        policies = {"bc": lambda: bc_watcher.load(bc_version), **policies}
     scorers = {room: sim_success(cfg, episodes, session_layout=room == "session", seed=seed) for room in rooms}
     scores: dict[str, dict] = {}
     for name, load in policies.items():

@@ -91,4 +91,9 @@ def test_a_corrupt_checkpoint_is_refused_not_scored(prepared, tmp_path, capsys):
     weights.write_bytes(weights.read_bytes()[:-64])
     assert main(["evaluate", str(run), "--episodes", "1"]) == 2
     assert "policy-000002" in capsys.readouterr().err
+    # the BC policy too: refused with its path, not scored as a missing policy
+    bc_weights = next((run / "bc_policy").glob("policy-*")) / "model.safetensors"
+    bc_weights.write_bytes(bc_weights.read_bytes()[:-64])
+    assert main(["evaluate", str(run), "--versions", "1", "--bc", "--episodes", "1"]) == 2
+    assert "bc_policy" in capsys.readouterr().err
 
