@@ -77,6 +77,13 @@ def main() -> int:
     p.add_argument("--utd-ratio", type=float, default=default.utd_ratio, help="online learner updates per recorded robot step")
     p.add_argument("--cql-alpha", type=float, default=default.policy.cql_alpha,
                    help="weight of Cal-QL's conservative term (< 0 = the preset's)")
+    p.add_argument("--policy-kind", default=default.policy.kind, choices=["calql", "bc"],
+                   help="online learner: Cal-QL, or filtered BC on the prior demos and the session's own successes "
+                        "(self-imitation: with --exploration-noise and --reinit-every; its pre-trained policy is the BC baseline)")
+    p.add_argument("--exploration-noise", type=float, default=default.episode.exploration_noise,
+                   help="training episodes run the policy's mean plus N(0, this) per action dimension (0 = sample the policy)")
+    p.add_argument("--reinit-every", type=int, default=default.reinit_every,
+                   help="online learner updates per round, each from fresh weights (0 = one learner throughout)")
     p.add_argument("--demos-per-task", type=int, default=default.prior.demos_per_task, help="scripted demos per task in the prior data")
     p.add_argument("--forward-demos", type=int, default=default.prior.forward_demos,
                    help="scripted demos of the forward task instead (-1 = --demos-per-task): a weak forward policy "
@@ -130,9 +137,10 @@ def main() -> int:
         run_dir=str(run_dir), image_size=image, prior=prior, cameras=tuple(args.cameras), pretrain_updates=args.pretrain_updates,
         reward=RewardSetup(epochs=2 if args.quick else 15), dashboard=DashboardConfig(port=0),
         policy=PolicySpec(preset=args.preset, device=args.device, batch_size=16 if args.quick else 0,
-                          bc_weight=args.bc_weight, cql_alpha=args.cql_alpha, freeze_image_encoder=args.bc_init_updates > 0),
-        bc_init_updates=args.bc_init_updates, utd_ratio=args.utd_ratio, learner_overrides=json.dumps(overrides) if overrides else "",
-        episode=ActorConfig(horizon=15 if args.quick else 60), publish_every=20 if args.quick else 200,
+                          bc_weight=args.bc_weight, cql_alpha=args.cql_alpha, freeze_image_encoder=args.bc_init_updates > 0,
+                          kind=args.policy_kind),
+        bc_init_updates=args.bc_init_updates, utd_ratio=args.utd_ratio, reinit_every=args.reinit_every, learner_overrides=json.dumps(overrides) if overrides else "",
+        episode=ActorConfig(horizon=15 if args.quick else 60, exploration_noise=args.exploration_noise), publish_every=20 if args.quick else 200,
         schedule=SchedulerConfig(max_recoveries=args.max_recoveries, stuck_after=args.stuck_after),
         keep_checkpoints=0,  # every version stays, for the learning curve
         sim_operator_at=args.operator_at,
@@ -150,13 +158,17 @@ def main() -> int:
     forward_pre = success(pretrained, fwd)
     log(f"pre-trained policy v{pretrained.version}: forward success {forward_pre:.2f}")
 
-    # The baseline is BC on the same prior data: the policy Cal-QL started from when there is one.
-    bc_dir = session.paths.bc_policy if args.bc_init_updates else run_dir / "bc_baseline"
-    if not (bc_dir / "latest").exists():
-        store = EpisodeStore.open(session.paths.store, read_only=True)
-        pretrain(store, bc_dir, session.bc_spec(), args.pretrain_updates)
-    bc = CheckpointWatcher(bc_dir, session.policy.task_ids).load_latest()
-    bc_success = success(bc, fwd)
+    # The baseline is BC on the same prior data: the policy Cal-QL started from when there is one,
+    # and a BC session's own pre-trained policy.
+    if args.policy_kind == "bc":
+        bc, bc_success = pretrained, forward_pre
+    else:
+        bc_dir = session.paths.bc_policy if session.bc_init else run_dir / "bc_baseline"
+        if not (bc_dir / "latest").exists():
+            store = EpisodeStore.open(session.paths.store, read_only=True)
+            pretrain(store, bc_dir, session.bc_spec(), args.pretrain_updates)
+        bc = CheckpointWatcher(bc_dir, session.policy.task_ids).load_latest()
+        bc_success = success(bc, fwd)
     log(f"BC baseline: forward success {bc_success:.2f}")
     in_layout = {"bc": success_in_layout(bc, fwd), "pretrained": success_in_layout(pretrained, fwd)}
     log(f"in the session's layout: BC {in_layout['bc']:.2f}, pre-trained {in_layout['pretrained']:.2f}")
@@ -262,8 +274,11 @@ def main() -> int:
         "online_s": round(online_s, 1),
         "eval_episodes": args.eval_episodes,
         "on_alert": args.on_alert,
-        "bc_updates": args.bc_init_updates or args.pretrain_updates,
-        "calql_pretrain_updates": args.pretrain_updates,
+        "policy_kind": args.policy_kind,
+        "bc_updates": args.bc_init_updates if session.bc_init else args.pretrain_updates,
+        "calql_pretrain_updates": args.pretrain_updates if args.policy_kind == "calql" else 0,
+        "exploration_noise": args.exploration_noise,
+        "reinit_every": args.reinit_every,
         "bc_weight": args.bc_weight,
         "utd_ratio": args.utd_ratio,
         "learner_overrides": overrides,

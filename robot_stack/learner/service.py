@@ -29,7 +29,8 @@ class LearnerServiceConfig:
     checkpoints: str = "checkpoints"  # checkpoint directory (read to resume, written with new versions)
     utd_ratio: float = 1.0  # updates per new online transition once warm (update-to-data ratio)
     warmup_updates: int = 0  # updates allowed before/without online data (e.g. to continue pre-training)
-    publish_every: int = 200  # updates between new policy versions
+    publish_every: int = 200  # updates between new policy versions (with reinit_every: ignored, a version per round)
+    reinit_every: int = 0  # updates per round: start the learner from fresh weights (policy.init_from's, if set) every this many updates, trained on all the data so far, and publish only finished rounds (self-imitation: bench/session_runs.md); 0 = one learner throughout
     chunk_updates: int = 10  # updates between store polls and metric publishes
     max_updates: int = 0  # stop training after this many updates in this run (0 = no limit)
     keep_checkpoints: int = 5  # newest checkpoint versions kept on disk (0 = all)
@@ -42,7 +43,7 @@ class LearnerServiceConfig:
     def __post_init__(self) -> None:
         if self.utd_ratio < 0:
             raise ValueError(f"utd_ratio must be >= 0, got {self.utd_ratio}")
-        for name in ("warmup_updates", "max_updates", "keep_checkpoints"):
+        for name in ("warmup_updates", "max_updates", "keep_checkpoints", "reinit_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("publish_every", "chunk_updates"):
@@ -92,6 +93,9 @@ class LearnerService:
         self.trainer = Trainer(self.learner, self.loader.replay(), seed=cfg.policy.seed, checkpoints=self.manager)
         self.updates = 0  # updates in this run
         self._since_publish = 0
+        self.round_updates = 0  # reinit_every: updates of the round in training
+        if cfg.reinit_every and self.version:
+            self._reinit()  # the restored version is a finished round (or pre-training): it is already published
         self.metrics: dict = {}
         self._lock = threading.Lock()
         self.tb = None
@@ -128,15 +132,37 @@ class LearnerService:
         if self.loader.drain():
             self.trainer.replay = self.loader.replay()  # a new source may have become non-empty
         n = min(self.cfg.chunk_updates, self.allowed_updates())
+        if self.cfg.reinit_every:
+            n = min(n, self.cfg.reinit_every - self.round_updates)
         if n <= 0 or sum(self.loader.sizes().values()) < self.config.batch_size:
             return False
         stats = self.trainer.run(n)
         self.updates += n
         self._since_publish += n
-        if self._since_publish >= self.cfg.publish_every:
+        self.round_updates += n
+        if self.cfg.reinit_every:
+            if self.round_updates >= self.cfg.reinit_every:
+                self.publish_checkpoint(stats)
+                self._reinit()
+        elif self._since_publish >= self.cfg.publish_every:
             self.publish_checkpoint(stats)
         self._record(stats)
         return True
+
+    def _reinit(self) -> None:
+        """Start a new round: fresh weights and optimiser state (``policy.init_from``'s encoder and
+        actor when set). Trained from scratch on all the data, a policy takes in its own recent
+        successes, which one trained on and on from its first round's weights did not (the primacy
+        bias of Nikishin et al. 2022; measured in bench/session_runs.md)."""
+        learner = build_learner(self.cfg.policy, self.config)
+        if self.cfg.policy.init_from:
+            from robot_stack.learner.pretrain import init_policy_from
+
+            init_policy_from(learner, self.cfg.policy.init_from, self.cfg.policy.task_ids)
+        # versions stay counted in updates: a round's learner continues the last one's step count
+        learner.step, learner.samples_seen = self.learner.step, self.learner.samples_seen
+        self.learner = self.trainer.learner = learner
+        self.round_updates = 0
 
     def publish_checkpoint(self, stats: dict | None = None) -> int:
         sizes = self.loader.sizes()
@@ -182,7 +208,10 @@ class LearnerService:
                     self._stop.wait(idle_s)
         finally:
             self.loader.stop()
-            if self._since_publish:
+            if self.cfg.reinit_every:
+                if self.round_updates:  # a half-trained fresh network is worse than the last round's
+                    log.info("round cut short after %d of %d updates: not published", self.round_updates, self.cfg.reinit_every)
+            elif self._since_publish:
                 self.publish_checkpoint()
             if self.tb is not None:
                 self.tb.close()

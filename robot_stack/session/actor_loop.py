@@ -57,6 +57,7 @@ class ActorConfig:
     lift_steps: int = 2  # then ticks raising the open gripper straight up at full speed, so the joint-space move home starts clear of the table: from a low, twisted pose that move swept a cube off the table (a human reset in a session)
     confirm_success: bool = True  # success is judged from the reset pose (arm out of the way, gripper open): a classifier "done" counts only if it holds from there, and an episode at its horizon succeeds if the task is seen done from there. Online, 37 of 38 credited successes were arm poses the classifier misjudged (gripper in the bowl beside the cube, wrist camera turned away), and all 20 such we recorded were judged not done from the reset pose
     record_eval: bool = True  # store evaluation episodes (flagged eval, excluded from training)
+    exploration_noise: float = 0.0  # training episodes: 0 = sample the policy's own action distribution; > 0 = its mean action plus N(0, this) per dimension, clipped to [-1, 1] (self-imitation: a BC policy's std is not trained for exploring, bench/session_runs.md)
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -71,6 +72,8 @@ class ActorConfig:
         for name in ("recovery_steps", "home_steps", "release_steps", "lift_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.exploration_noise <= 1.0:
+            raise ValueError(f"exploration_noise must be in [0, 1] (actions are normalised to [-1, 1]), got {self.exploration_noise}")
 
 
 @dataclass
@@ -196,8 +199,10 @@ class ActorLoop:
     """Runs reset-free episodes one control tick at a time."""
 
     def __init__(self, config: ActorConfig, scheduler: ResetFreeScheduler, policy: PolicyFn,
-                 sink: EpisodeSink, policy_source: Callable[[], PolicyFn | None] | None = None) -> None:
+                 sink: EpisodeSink, policy_source: Callable[[], PolicyFn | None] | None = None,
+                 rng: np.random.Generator | None = None) -> None:
         self.config = config
+        self.rng = rng or np.random.default_rng()  # exploration noise
         self.scheduler = scheduler
         self.policy = policy
         self.sink = sink
@@ -223,6 +228,15 @@ class ActorLoop:
         self.sent_mismatches = 0
         self.unconfirmed_successes = 0  # classifier successes that did not hold from the reset pose
         self.last_ground_truth: dict[str, Any] = {}
+
+    def _policy_action(self, obs: Observation, task_id: str) -> np.ndarray:
+        """(7,) float32: eval episodes the policy's mean; training ones a sample, or with
+        ``exploration_noise`` the mean plus fixed Gaussian noise (clipped later with the rest)."""
+        noise = self.config.exploration_noise if not self.plan.eval else 0.0
+        action = np.asarray(self.policy.act(obs.images, obs.proprio, task_id, self.plan.eval or noise > 0), dtype=np.float32)
+        if noise > 0:
+            action = action + self.rng.normal(0.0, noise, action.shape).astype(np.float32)
+        return action
 
     # -- session commands -------------------------------------------------------------------
     def start(self) -> None:
@@ -332,7 +346,7 @@ class ActorLoop:
             action = np.asarray(teleop.action, dtype=np.float32)
             self.policy.reset()  # when the person lets go, the policy plans from where they left the arm
         else:
-            action = np.asarray(self.policy.act(obs.images, obs.proprio, task_id, self.plan.eval), dtype=np.float32)
+            action = self._policy_action(obs, task_id)
         if action.shape != (7,) or not np.all(np.isfinite(action)):
             # Never publish a bad action: the controller would hold the arm anyway, but a NaN
             # policy output is a bug worth surfacing loudly rather than recording.

@@ -63,6 +63,7 @@ class SessionConfig:
     utd_ratio: float = 1.0  # online learner updates per recorded robot step
     learner_overrides: str = ""  # JSON LearnerConfig fields for the online learner only, e.g. {"calql.alpha_lr": 0} (pre-training keeps policy's)
     publish_every: int = 150  # learner updates between new policy versions
+    reinit_every: int = 0  # learner updates per round: the online learner starts from fresh weights every this many updates and publishes only finished rounds (self-imitation with policy.kind bc and episode.exploration_noise; README "Self-imitation"); 0 = one learner throughout
     keep_checkpoints: int = 5  # newest policy versions kept on disk (0 = all, e.g. to evaluate the learning curve)
     max_episodes: int = 0  # stop after this many committed episodes (0 = run until Ctrl-C)
     duration_s: float = 0.0  # stop after this many seconds (0 = run until Ctrl-C)
@@ -96,8 +97,9 @@ class SessionConfig:
         unknown = sorted(set(self.reward.cameras) - set(self.cameras))
         if unknown:
             raise ValueError(f"reward.cameras {unknown} are not among the session's cameras {list(self.cameras)}")
-        if min(self.max_episodes, self.duration_s, self.pretrain_updates, self.bc_init_updates, self.keep_checkpoints) < 0:
-            raise ValueError("max_episodes, duration_s, pretrain_updates, bc_init_updates and keep_checkpoints must be >= 0")
+        if min(self.max_episodes, self.duration_s, self.pretrain_updates, self.bc_init_updates, self.keep_checkpoints,
+               self.reinit_every) < 0:
+            raise ValueError("max_episodes, duration_s, pretrain_updates, bc_init_updates, keep_checkpoints and reinit_every must be >= 0")
         p = self.policy
         if p.kind == "calql" and p.freeze_image_encoder and not (self.bc_init_updates or p.init_from or self.pretrained):
             # a fixed random encoder leaves the critic and actor nothing to locate the cube with

@@ -310,7 +310,7 @@ class Session:
         nodes.append({"name": "actor", "node": "actor", "respawn": respawn, "params": actor_params})
         learner_params = {"store": str(p.store), "checkpoints": self.checkpoints, "utd_ratio": c.utd_ratio,
                           "learner_overrides": c.learner_overrides,
-                          "publish_every": c.publish_every, "keep_checkpoints": c.keep_checkpoints,
+                          "publish_every": c.publish_every, "reinit_every": c.reinit_every, "keep_checkpoints": c.keep_checkpoints,
                           "tensorboard_dir": str(p.tensorboard)}
         learner_params.update({f"policy.{k}": v for k, v in to_flat_dict(self.policy).items()})
         nodes.append({"name": "learner", "node": "learner", "respawn": respawn, "params": learner_params})

@@ -235,3 +235,52 @@ def test_critic_report_cli_reads_a_calql_checkpoint_and_refuses_a_bc_one(prior_s
     pretrain(prior_store, tmp_path / "bc", dataclasses.replace(spec, kind="bc"), 2, progress=False)
     assert main([*args[:3], "--checkpoints", str(tmp_path / "bc")]) == 2
     assert "only Cal-QL checkpoints have a critic" in capsys.readouterr().err
+
+
+def _same_weights(a, b) -> bool:
+    import torch
+
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_service_with_reinit_every_trains_rounds_from_fresh_weights_and_publishes_only_finished_ones(prior_store, spec, tmp_path):
+    import dataclasses
+
+    from robot_stack.learner.builder import build_learner
+
+    bc = dataclasses.replace(spec, kind="bc")
+    ckpt = tmp_path / "ckpt"
+    pretrain(prior_store, ckpt, bc, 3, progress=False)
+    cfg = LearnerServiceConfig(store=str(prior_store.url), checkpoints=str(ckpt), utd_ratio=1.0, publish_every=1,
+                               chunk_updates=3, reinit_every=4, max_updates=10, policy=bc)
+    service = LearnerService(cfg, store=prior_store)
+    fresh = build_learner(bc, service.config)
+    # the restored v1 is published already: the first round starts afresh, its update count goes on
+    assert service.version == 1 and service.learner.step == 3 and _same_weights(service.learner.policy, fresh.policy)
+    add_online_episode(prior_store, steps=12)
+    service.run(idle_s=0.01)  # 10 updates: rounds of 4, 4 and 2
+    assert service.updates == 10 and service.version == 3  # the round cut short at 2 updates is not published
+    assert _same_weights(service.learner.policy, fresh.policy) is False  # trained 2 updates into round 3
+    watcher = CheckpointWatcher(ckpt, bc.task_ids)
+    v2, v3 = watcher.load(2), watcher.load(3)
+    metas = [json.loads((ckpt / f"policy-{v:06d}" / "meta.json").read_text()) for v in (2, 3)]
+    assert [m["data_seen"]["updates"] for m in metas] == [7, 11]
+    assert not _same_weights(v2.agent.actor, v3.agent.actor)
+    # a restart resumes from the last finished round and starts the next one afresh
+    again = LearnerService(dataclasses.replace(cfg, max_updates=0), store=prior_store)
+    assert again.version == 3 and again.round_updates == 0 and _same_weights(again.learner.policy, fresh.policy)
+    with pytest.raises(ValueError, match="reinit_every"):
+        LearnerServiceConfig(reinit_every=-1)
+
+
+def test_a_calql_round_starts_from_init_from(prior_store, spec, tmp_path):
+    import dataclasses
+
+    pretrain(prior_store, tmp_path / "bc", dataclasses.replace(spec, kind="bc"), 2, progress=False)
+    cq = dataclasses.replace(spec, init_from=str(tmp_path / "bc"))
+    pretrain(prior_store, tmp_path / "ckpt", cq, 2, progress=False)
+    service = LearnerService(LearnerServiceConfig(store=str(prior_store.url), checkpoints=str(tmp_path / "ckpt"),
+                                                  reinit_every=4, policy=cq), store=prior_store)
+    bc = CheckpointWatcher(tmp_path / "bc", spec.task_ids).load(1).agent
+    assert _same_weights(service.learner.actor, bc.actor) and _same_weights(service.learner.q_net.encoder, bc.encoder)

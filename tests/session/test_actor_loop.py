@@ -190,6 +190,27 @@ def test_eval_episodes_use_deterministic_policy():
     assert (FWD.id, True) in policy.calls and (FWD.id, False) in policy.calls
 
 
+def test_exploration_noise_perturbs_the_mean_of_training_episodes_only():
+    policy = ConstPolicy(0.95)
+    loop, sink = make(horizon=200, eval_every=2, policy=policy, exploration_noise=0.2)
+    loop.rng = np.random.default_rng(0)
+    sent = {}
+    for t in range(401):
+        r = loop.tick(obs(t), None, None, float(t))
+        if r.action is not None:
+            sent.setdefault(loop.plan.eval, []).append(r.action)
+            loop.on_action_sent(r.seq, r.action)
+    assert {c[1] for c in policy.calls} == {True}  # the mean, also in training episodes
+    train, evaluation = np.array(sent[False]), np.array(sent[True])
+    assert np.all(evaluation == np.float32(0.95))  # eval episodes stay deterministic
+    assert np.all(np.abs(train) <= 1.0)  # clipped like any action
+    below = train[train < 0.95]  # what clipping at 1 leaves of N(0.95, 0.2)
+    assert len(below) > 0.5 * train.size and abs(np.std(below - 0.95) - 0.2 * 0.6) < 0.03  # half-normal's std
+    assert np.allclose(np.array(sink.episodes[0][1]["action"]), train[:200])  # what was sent is what is recorded
+    with pytest.raises(ValueError, match="exploration_noise"):
+        ActorConfig(exploration_noise=-0.1)
+
+
 def test_nan_policy_output_is_never_published():
     loop, sink = make(policy=ConstPolicy(float("nan")))
     r = loop.tick(obs(0), None, None, 0.0)

@@ -50,3 +50,24 @@ def test_bench_session_quick_prints_json(tmp_path, dds_env):
     in_layout = result["forward_success_in_session_layout"]
     assert set(in_layout) == {"bc", "pretrained", "finetuned"} and all(0.0 <= r <= 1.0 for r in in_layout.values())
     assert isinstance(result["episodes_ending_out_of_workspace"], int) and result["episodes_ending_out_of_workspace"] >= 0
+
+
+def test_bench_session_quick_self_imitation_publishes_finished_rounds_only(tmp_path, dds_env):
+    """--policy-kind bc with --reinit-every: the learner node trains rounds from fresh weights and
+    publishes each when it is finished; the BC baseline is the session's own pre-trained policy."""
+    run = tmp_path / "run"
+    out = subprocess.run([sys.executable, str(BENCH), "--quick", "--run-dir", str(run), "--policy-kind", "bc",
+                          "--bc-init-updates", "0", "--exploration-noise", "0.1", "--reinit-every", "10"],
+                         capture_output=True, text=True, timeout=600, env=dds_env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["policy_kind"] == "bc" and result["reinit_every"] == 10 and result["exploration_noise"] == 0.1
+    assert result["bc_baseline_success"] == result["forward_success_pretrained"]
+    assert not (run / "bc_policy").exists() and not (run / "bc_baseline").exists()  # no second BC trained
+    assert result["policy_version_finetuned"] >= 2, "the learner should have finished a round during the online phase"
+    pretrain_updates = json.loads((run / "checkpoints" / "policy-000001" / "meta.json").read_text())["data_seen"]["updates"]
+    for v in range(2, result["policy_version_finetuned"] + 1):
+        meta = json.loads((run / "checkpoints" / f"policy-{v:06d}" / "meta.json").read_text())
+        assert meta["kind"] == "bc"
+        assert (meta["data_seen"]["updates"] - pretrain_updates) % 10 == 0, f"v{v} published mid-round"
+    assert "exploration_noise" in (run / "session.json").read_text()

@@ -77,6 +77,25 @@ def test_checkpoint_retention_reaches_the_learner(tmp_path):
         SessionConfig(run_dir=str(tmp_path), keep_checkpoints=-1)
 
 
+def test_a_self_imitation_session_reaches_the_learner_and_the_actor(tmp_path):
+    """policy.kind bc with reinit_every and episode.exploration_noise, as the nodes parse their parameters."""
+    from robot_stack.config import from_mapping
+    from robot_stack.learner.builder import PolicySpec
+    from robot_stack.learner.service import LearnerServiceConfig
+    from robot_stack.nodes.actor import ActorNodeConfig
+    from robot_stack.session.actor_loop import ActorConfig
+
+    cfg = SessionConfig(run_dir=str(tmp_path), policy=PolicySpec(kind="bc"), reinit_every=7500,
+                        episode=ActorConfig(exploration_noise=0.1))
+    params = node_params(cfg)
+    learner = from_mapping(LearnerServiceConfig, params["learner"])
+    assert learner.reinit_every == 7500 and learner.policy.kind == "bc" and learner.policy.bc_data == "successes"
+    assert from_mapping(ActorNodeConfig, params["actor"]).episode.exploration_noise == 0.1
+    assert from_mapping(LearnerServiceConfig, node_params(SessionConfig(run_dir=str(tmp_path)))["learner"]).reinit_every == 0
+    with pytest.raises(ValueError, match="reinit_every"):
+        SessionConfig(run_dir=str(tmp_path), reinit_every=-1)
+
+
 def test_learner_overrides_reach_the_learner_node_only(tmp_path):
     """The online learner takes them; the learner node's config accepts them as given; bad JSON is refused."""
     from robot_stack.config import from_mapping
