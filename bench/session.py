@@ -154,16 +154,7 @@ def main() -> int:
     success = sim_success(cfg, args.eval_episodes)
     success_in_layout = sim_success(cfg, args.eval_episodes, session_layout=True)
 
-    def newest_policy(directory) -> tuple:
-        """(watcher, its newest version loaded and verified): a corrupt checkpoint raises here, where
-        the actor's ``load_latest`` would log it and return None."""
-        watcher = CheckpointWatcher(directory, session.policy.task_ids)
-        version = watcher.manager.latest_version()
-        if version is None:
-            raise SystemExit(f"{directory}: no policy checkpoint to score")
-        return watcher, watcher.load(version)
-
-    _, pretrained = newest_policy(session.checkpoints)
+    pretrained = CheckpointWatcher(session.checkpoints, session.policy.task_ids).load_newest()
     forward_pre = success(pretrained, fwd)
     log(f"pre-trained policy v{pretrained.version}: forward success {forward_pre:.2f}")
 
@@ -176,7 +167,7 @@ def main() -> int:
         if not (bc_dir / "latest").exists():
             store = EpisodeStore.open(session.paths.store, read_only=True)
             pretrain(store, bc_dir, session.bc_spec(), args.pretrain_updates)
-        _, bc = newest_policy(bc_dir)
+        bc = CheckpointWatcher(bc_dir, session.policy.task_ids).load_newest()
         bc_success = success(bc, fwd)
     log(f"BC baseline: forward success {bc_success:.2f}")
     in_layout = {"bc": success_in_layout(bc, fwd), "pretrained": success_in_layout(pretrained, fwd)}
@@ -253,7 +244,8 @@ def main() -> int:
     events = [json.loads(line) for line in session.paths.events.read_text().splitlines()] if session.paths.events.exists() else []
     alerts = count_alerts()
 
-    watcher, finetuned = newest_policy(session.checkpoints)
+    watcher = CheckpointWatcher(session.checkpoints, session.policy.task_ids)
+    finetuned = watcher.load_newest()
     # The curve says whether fine-tuning helped at some point and then lost it, or never helped.
     picks = curve_versions(watcher.manager.versions(), finetuned.version, args.curve_points)
     curve = {str(v): forward_pre if v == pretrained.version else success(watcher.load(v), fwd) for v in picks}

@@ -93,7 +93,6 @@ class LearnerService:
         self.trainer = Trainer(self.learner, self.loader.replay(), seed=cfg.policy.seed, checkpoints=self.manager)
         self.updates = 0  # updates in this run
         self._since_publish = 0
-        self.round_updates = 0  # reinit_every: updates of the round in training
         if cfg.reinit_every and self.version:
             self._reinit()  # the restored version is a finished round (or pre-training): it is already published
         self.metrics: dict = {}
@@ -133,19 +132,16 @@ class LearnerService:
             self.trainer.replay = self.loader.replay()  # a new source may have become non-empty
         n = min(self.cfg.chunk_updates, self.allowed_updates())
         if self.cfg.reinit_every:
-            n = min(n, self.cfg.reinit_every - self.round_updates)
+            n = min(n, self.cfg.reinit_every - self._since_publish)
         if n <= 0 or sum(self.loader.sizes().values()) < self.config.batch_size:
             return False
         stats = self.trainer.run(n)
         self.updates += n
         self._since_publish += n
-        self.round_updates += n
-        if self.cfg.reinit_every:
-            if self.round_updates >= self.cfg.reinit_every:
-                self.publish_checkpoint(stats)
-                self._reinit()
-        elif self._since_publish >= self.cfg.publish_every:
+        if self._since_publish >= (self.cfg.reinit_every or self.cfg.publish_every):
             self.publish_checkpoint(stats)
+            if self.cfg.reinit_every:
+                self._reinit()
         self._record(stats)
         return True
 
@@ -162,7 +158,12 @@ class LearnerService:
         # versions stay counted in updates: a round's learner continues the last one's step count
         learner.step, learner.samples_seen = self.learner.step, self.learner.samples_seen
         self.learner = self.trainer.learner = learner
-        self.round_updates = 0
+
+    @property
+    def round_updates(self) -> int:
+        """reinit_every: updates of the round in training (each round is published as it ends, and
+        only then, so these are the updates since the last version)."""
+        return self._since_publish
 
     def publish_checkpoint(self, stats: dict | None = None) -> int:
         sizes = self.loader.sizes()
@@ -208,9 +209,8 @@ class LearnerService:
                     self._stop.wait(idle_s)
         finally:
             self.loader.stop()
-            if self.cfg.reinit_every:
-                if self.round_updates:  # a half-trained fresh network is worse than the last round's
-                    log.info("round cut short after %d of %d updates: not published", self.round_updates, self.cfg.reinit_every)
+            if self._since_publish and self.cfg.reinit_every:  # a half-trained fresh network is worse than the last round's
+                log.info("round cut short after %d of %d updates: not published", self._since_publish, self.cfg.reinit_every)
             elif self._since_publish:
                 self.publish_checkpoint()
             if self.tb is not None:

@@ -159,6 +159,15 @@ class CheckpointWatcher:
         self.loaded_version = version
         return policy
 
+    def load_newest(self) -> CheckpointPolicy:
+        """The newest checkpoint as a policy, for tools that must not go on without it (scoring a run):
+        raises FileNotFoundError when there is none and, as ``load``, when it cannot be loaded, where
+        ``load_latest`` logs it and returns None so that an actor keeps its policy."""
+        version = self.manager.latest_version()
+        if version is None:
+            raise FileNotFoundError(f"{self.manager.root}: no policy checkpoint")
+        return self.load(version)
+
     def load(self, version: int) -> CheckpointPolicy:
         """Policy version ``version`` (verified; raises CheckpointError/OSError/ValueError if it cannot be).
 

@@ -92,14 +92,11 @@ def evaluate_run(run_dir: str, versions: str = "latest", tasks: tuple[str, ...] 
     policies = {f"v{v}": (lambda v=v: watcher.load(v))
                 for v in pick_versions(versions, manager.versions(), manager.latest_version())}
     if bc:
-        # load(), not load_latest(): the latter logs a corrupt checkpoint and returns None (an actor keeps
-        # its policy), where this command must refuse it
         bc_watcher = CheckpointWatcher(session.paths.bc_policy, session.policy.task_ids)
-        bc_version = bc_watcher.manager.latest_version()
-        if bc_version is None:
+        if bc_watcher.manager.latest_version() is None:
             raise ValueError(f"{run_dir} has no BC policy ({session.paths.bc_policy} is empty: the session "
                              "pre-trained Cal-QL without a BC start, bc_init_updates 0)")
-        policies = {"bc": lambda: bc_watcher.load(bc_version), **policies}
+        policies = {"bc": bc_watcher.load_newest, **policies}  # a corrupt one raises (load_latest would give None)
     scorers = {room: sim_success(cfg, episodes, session_layout=room == "session", seed=seed) for room in rooms}
     scores: dict[str, dict] = {}
     for name, load in policies.items():

@@ -284,3 +284,17 @@ def test_a_calql_round_starts_from_init_from(prior_store, spec, tmp_path):
                                                   reinit_every=4, policy=cq), store=prior_store)
     bc = CheckpointWatcher(tmp_path / "bc", spec.task_ids).load(1).agent
     assert _same_weights(service.learner.actor, bc.actor) and _same_weights(service.learner.q_net.encoder, bc.encoder)
+
+
+def test_load_newest_refuses_a_missing_or_corrupt_checkpoint_that_load_latest_skips(prior_store, spec, tmp_path):
+    from policies.checkpoint import CheckpointError
+
+    with pytest.raises(FileNotFoundError, match="no policy checkpoint"):
+        CheckpointWatcher(tmp_path / "none", spec.task_ids).load_newest()
+    pretrain(prior_store, tmp_path / "c", spec, 2, progress=False)
+    assert CheckpointWatcher(tmp_path / "c", spec.task_ids).load_newest().version == 1
+    weights = tmp_path / "c" / "policy-000001" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-64])
+    assert CheckpointWatcher(tmp_path / "c", spec.task_ids).load_latest() is None  # an actor keeps its policy
+    with pytest.raises(CheckpointError):
+        CheckpointWatcher(tmp_path / "c", spec.task_ids).load_newest()
