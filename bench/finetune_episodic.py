@@ -109,37 +109,40 @@ def copy_prepared(source: pathlib.Path, out: pathlib.Path):
     return cfg, src
 
 
-def run_episode(scene, policy, task, writer, rng, horizon: int, operator_at: int = 0,
-                operator_like=None) -> tuple[int, bool, bool]:
+def run_episode(scene, policy, task, writer, rng, horizon: int, operator=None, index: int = 0) -> tuple[int, bool, bool]:
     """One stochastic episode from a random start of ``task``, ground-truth reward.
 
-    ``operator_at`` > 0: a simulated operator takes over at that step if the task is not done yet
-    and finishes the episode with the scripted expert (noise and descent gate as the prior demos',
-    ``operator_like``: a PriorDataConfig, default its defaults), its steps flagged as an
-    intervention, as a person with a teleop device would (HIL-SERL). Returns (steps, success,
-    assisted: the operator took over).
+    ``operator``: the session's simulated operator (``hardware.sim.operator.SimOperator``, connected,
+    mirroring its own scene) or None. It is fed the world state and the episode's progress each step,
+    as the teleop node feeds it in a session, and when it intervenes its action replaces the
+    policy's and the step is flagged as an intervention (HIL-SERL). ``index`` tells this episode
+    from the last one apart for it. Returns (steps, success, assisted: the operator took over).
     """
-    from robot_stack.session.prior_data import PriorDataConfig, record_sim_episode
-
-    like = operator_like or PriorDataConfig()
+    from robot_stack.session.prior_data import record_sim_episode
 
     scene.randomize(rng, task_id=task.id)
     policy.reset()
-    operator, step = None, 0
+    step, intervened, assisted = 0, False, False
 
     def act(obs, images):
-        nonlocal operator, step
-        if operator_at and operator is None and step >= operator_at and not scene.success(task.id):
-            operator = scene.expert(task.id, noise=like.expert_noise, rng=rng, gate=like.expert_gate)
-        step += 1
+        nonlocal step, intervened, assisted
         if operator is not None:
-            return operator(obs)
-        return policy.act(images, obs.state_vector(), task.id, deterministic=False)
+            operator.set_state(scene.state())
+            operator.set_episode(index, task.id, step, running=True)
+            command = operator.read()
+            intervened = command.intervening
+            assisted |= intervened
+        step += 1
+        return command.action if intervened else policy.act(images, obs.state_vector(), task.id, deterministic=False)
 
-    _, done, steps = record_sim_episode(scene, writer, task, act, horizon, data_source="online",
-                                        extra={"start": "random", "policy_version": policy.version},
-                                        policy_version=policy.version, intervening=lambda: operator is not None)
-    return steps, done, operator is not None
+    try:
+        _, done, steps = record_sim_episode(scene, writer, task, act, horizon, data_source="online",
+                                            extra={"start": "random", "policy_version": policy.version},
+                                            policy_version=policy.version, intervening=lambda: intervened)
+    finally:
+        if operator is not None:
+            operator.release()
+    return steps, done, assisted
 
 
 def main(argv=None) -> int:
@@ -182,6 +185,12 @@ def main(argv=None) -> int:
     watcher = CheckpointWatcher(session.paths.checkpoints, session.policy.task_ids)
     policy = watcher.load_latest()
     rng = np.random.default_rng(args.seed)
+    operator = None
+    if args.operator_at:
+        from hardware.sim.operator import SimOperator, SimOperatorConfig
+
+        # the session's own operator (sim_operator_at), on its own mirror of the scene as in a session
+        operator = SimOperator(SimOperatorConfig(**session.sim_operator_settings(args.operator_at))).connect()
     steps, forward_outcomes, forward_assisted, episodes = 0, [], [], 0
     bar = tqdm(total=args.online_steps, desc="online (episodic, ground truth)", unit="step")
     t0 = time.monotonic()
@@ -197,8 +206,7 @@ def main(argv=None) -> int:
                     raise SystemExit("the learner thread stopped (see its log above)")
                 policy = watcher.load_latest() or policy
                 task = fwd if episodes % 2 == 0 else bwd
-                n, ok, assisted = run_episode(scene, policy, task, writer, rng, cfg.episode.horizon, args.operator_at,
-                                              cfg.prior)
+                n, ok, assisted = run_episode(scene, policy, task, writer, rng, cfg.episode.horizon, operator, episodes)
                 episodes += 1
                 steps += n
                 if task is fwd:
@@ -212,6 +220,8 @@ def main(argv=None) -> int:
             bar.close()
             writer.close()
             scene.close()
+            if operator is not None:
+                operator.disconnect()
             service.stop()
             learner.join(600)
     online_s = time.monotonic() - t0

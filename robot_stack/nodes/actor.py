@@ -42,6 +42,7 @@ class ActorNodeConfig:
     state_file: str = ""  # scheduler state JSON for resume ('' = not saved)
     autostart: bool = True  # start running episodes as soon as observations arrive
     device: str = "cpu"  # torch device for the policy
+    seed: int = 0  # exploration-noise seed, mixed with the episode count so a restarted actor draws fresh noise
     lockstep: bool = False  # sim only: act only on frames and proprio that show the last action's effect (controller and cameras in lockstep too)
     episode: ActorConfig = field(default_factory=ActorConfig)  # episode handling
     schedule: SchedulerConfig = field(default_factory=SchedulerConfig)  # reset-free scheduling
@@ -86,7 +87,8 @@ class ActorNode(Node):
                                "pre-train one first (robot-stack pretrain) or point 'checkpoints' at one")
         self.store = EpisodeStore.create(cfg.store)  # opens an existing store, creates an empty one otherwise
         self.sink = StoreEpisodeSink(self.store, cfg.robot_id, json.loads(cfg.robot_description))
-        self.loop = ActorLoop(cfg.episode, scheduler, policy, self.sink, policy_source=self.watcher.load_latest)
+        self.loop = ActorLoop(cfg.episode, scheduler, policy, self.sink, policy_source=self.watcher.load_latest,
+                              rng=np.random.default_rng([cfg.seed, scheduler.state.episodes]))
 
         # camera -> (frame, wall time it was captured (lockstep: arrived), its header stamp)
         self._images: dict[str, tuple[np.ndarray, float, float]] = {}

@@ -50,7 +50,7 @@ class SessionConfig:
     camera_config: str = "{}"  # JSON camera-config overrides, e.g. {"serial": "0123"}
     cameras: tuple[str, ...] = ("front", "wrist")  # camera names (one camera node each; the policy sees all, the classifier those of reward.cameras)
     robot_id: str = "sim-widowx250"  # this robot's group in the store
-    seed: int = 0  # scene layout and learner seed
+    seed: int = 0  # scene layout, learner and actor exploration-noise seed
     image_size: int = 64  # camera frames and policy input (square side)
     forward_task: str = ""  # real robots: forward task id ('' = the scene's)
     forward_instruction: str = ""  # real robots: its instruction

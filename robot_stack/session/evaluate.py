@@ -76,10 +76,16 @@ def sim_success(cfg, episodes: int, session_layout: bool = False, seed: int = 10
     return success
 
 
+def _evenly_spaced(items: list[int], points: int) -> list[int]:
+    """Up to ``points`` of ``items`` (ascending), evenly spaced from the first to the last, both kept."""
+    if points >= len(items):
+        return list(items)
+    return sorted({items[round(i * (len(items) - 1) / max(1, points - 1))] for i in range(points)})
+
+
 def curve_versions(versions: list[int], final: int, points: int) -> list[int]:
     """Up to ``points`` versions before ``final``, evenly spaced from the first: the learning curve's x."""
-    earlier = [v for v in versions if v < final]
-    return sorted({earlier[round(i * (len(earlier) - 1) / max(1, points - 1))] for i in range(min(points, len(earlier)))})
+    return _evenly_spaced([v for v in versions if v < final], points)
 
 
 def pick_versions(spec: str, versions: list[int], latest: int | None) -> list[int]:
@@ -103,9 +109,8 @@ def pick_versions(spec: str, versions: list[int], latest: int | None) -> list[in
             points = 0
         if points < 1:
             raise ValueError(f"curve:N wants N >= 1 (the number of versions), got {spec!r}")
-        upto = [v for v in versions if v <= latest]
-        picks = {upto[round(i * (len(upto) - 1) / (points - 1))] for i in range(points)} if points > 1 else set()
-        return sorted(picks | {latest})
+        picks = _evenly_spaced([v for v in versions if v <= latest], points) if points > 1 else []
+        return sorted({*picks, latest})
     try:
         picked = sorted({int(v) for v in spec.split(",")})
     except ValueError:

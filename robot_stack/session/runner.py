@@ -17,6 +17,7 @@ Run directory layout (everything a session needs to be resumed or inspected)::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import pathlib
@@ -87,10 +88,15 @@ class Session:
         if self.bc_init:
             self.policy = dataclasses.replace(self.policy, init_from=str(self.paths.bc_policy))
         self.token = cfg.dashboard.token or secrets.token_urlsafe(18)
-        self.port = cfg.dashboard.port or free_port(cfg.dashboard.host)
         self.launcher = None
         self._stop = threading.Event()
         self.faults: list[dict] = []
+
+    @functools.cached_property
+    def port(self) -> int:
+        """The dashboard's port: the configured one, else a free one, picked when first needed
+        (``evaluate`` and the benches build a Session for its paths and tasks, not its dashboard)."""
+        return self.cfg.dashboard.port or free_port(self.cfg.dashboard.host)
 
     # -- tasks ------------------------------------------------------------------------------
     def _tasks(self) -> tuple[TaskSpec, TaskSpec]:
@@ -279,6 +285,13 @@ class Session:
             dst = manager.adopt(source)  # verifies the weights before it writes anything
             self.log(f"pre-trained policy {self.cfg.pretrained} -> {dst}")
 
+    def sim_operator_settings(self, take_over_at: int) -> dict:
+        """``SimOperatorConfig`` fields of this session's simulated operator: it corrects as the prior
+        demos' expert acts (their noise and descent gate), so corrections never contradict the demos."""
+        c = self.cfg
+        return {"scene": c.scene, "seed": c.seed, "take_over_at": take_over_at,
+                "noise": c.prior.expert_noise, "gate": c.prior.expert_gate}
+
     # -- the graph --------------------------------------------------------------------------
     def graph(self) -> dict:
         c, p = self.cfg, self.paths
@@ -295,7 +308,7 @@ class Session:
                           "params": {"driver": c.camera_driver, "name": cam, "fps": hz, "width": c.image_size,
                                      "height": c.image_size, "scene": c.scene or "widowx250_cube_bowl", "seed": c.seed,
                                      "sim_camera": cam, "driver_config": c.camera_config if c.camera_config != "{}" else "",
-                                     "lockstep": c.sim_lockstep}})
+                                     "lockstep": c.sim_lockstep, "seed": c.seed}})
         nodes.append({"name": "reward", "node": "reward", "respawn": respawn,
                       "params": {"classifier": self.classifier_path, "cameras": list(self.reward_cameras),
                                  "tasks": [self.forward.id, self.backward.id], "rate_hz": hz}})
@@ -304,7 +317,7 @@ class Session:
                         "forward_task": self.forward.id, "forward_instruction": self.forward.instruction,
                         "backward_task": self.backward.id, "backward_instruction": self.backward.instruction,
                         "task_ids": list(self.policy.task_ids), "cameras": list(c.cameras), "state_file": str(p.scheduler),
-                        "lockstep": c.sim_lockstep}
+                        "lockstep": c.sim_lockstep, "seed": c.seed}
         actor_params.update({f"episode.{k}": v for k, v in to_flat_dict(c.episode).items()})
         actor_params.update({f"schedule.{k}": v for k, v in to_flat_dict(c.schedule).items()})
         nodes.append({"name": "actor", "node": "actor", "respawn": respawn, "params": actor_params})
@@ -315,8 +328,7 @@ class Session:
         learner_params.update({f"policy.{k}": v for k, v in to_flat_dict(self.policy).items()})
         nodes.append({"name": "learner", "node": "learner", "respawn": respawn, "params": learner_params})
         if c.sim_operator_at:
-            operator = {"scene": c.scene, "seed": c.seed, "take_over_at": c.sim_operator_at,
-                        "noise": c.prior.expert_noise, "gate": c.prior.expert_gate}
+            operator = self.sim_operator_settings(c.sim_operator_at)
             nodes.append({"name": "teleop", "node": "teleop", "respawn": respawn,
                           "params": {"device": "sim_operator", "device_config": json.dumps(operator)}})
         web = {f"dashboard.{k}": v for k, v in to_flat_dict(c.dashboard).items() if k != "token"}

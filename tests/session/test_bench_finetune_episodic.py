@@ -142,24 +142,37 @@ class _StillPolicy:
 
 @pytest.mark.parametrize("gate", ["strict", "loose"])
 def test_the_simulated_operator_acts_with_the_prior_demos_expert(tmp_path, monkeypatch, gate):
-    """The operator is the prior data's expert (its noise and descent gate): corrections that ask
-    for another motion than the demos would contradict them."""
+    """The bench's operator is the session's (``Session.sim_operator_settings``): the prior data's
+    expert, its noise and descent gate, since corrections that ask for another motion than the demos
+    would contradict them. It works from its own mirror of the scene, as the teleop node's does."""
+    from hardware.sim.operator import SimOperator, SimOperatorConfig
     from hardware.sim.scenes import make_scene
+    from robot_stack.session.config import SessionConfig
     from robot_stack.session.prior_data import PriorDataConfig
+    from robot_stack.session.runner import Session
 
     monkeypatch.syspath_prepend(str(BENCH.parent))
     import finetune_episodic
 
+    session = Session(SessionConfig(run_dir=str(tmp_path), prior=PriorDataConfig(expert_noise=0.0, expert_gate=gate)),
+                      log=lambda s: None)
+    operator = SimOperator(SimOperatorConfig(**session.sim_operator_settings(1))).connect()
     scene = make_scene("widowx250_cube_bowl", seed=0, image_size=16, cameras=("front",))
+    assert operator.scene is not scene
     built = []
-    real_expert = scene.expert
-    monkeypatch.setattr(scene, "expert", lambda *a, **kw: built.append(kw) or real_expert(*a, **kw))
+    real_expert = operator.scene.expert
+    monkeypatch.setattr(operator.scene, "expert", lambda *a, **kw: built.append(kw) or real_expert(*a, **kw))
     store = EpisodeStore.create(tmp_path / "store.zarr")
     writer = store.writer("sim-episodic", {"arm": scene.robot_name}, {"front": (16, 16)}, scene.proprio_dim)
-    like = PriorDataConfig(expert_noise=0.0, expert_gate=gate)
-    steps, done, assisted = finetune_episodic.run_episode(scene, _StillPolicy(), scene.tasks[0], writer,
-                                                          np.random.default_rng(3), 60, operator_at=1, operator_like=like)
+    results = [finetune_episodic.run_episode(scene, _StillPolicy(), scene.tasks[0], writer, np.random.default_rng(3), 60,
+                                             operator, index) for index in range(2)]
     writer.close()
     scene.close()
-    assert built == [{"noise": 0.0, "rng": built[0]["rng"], "gate": gate}]
-    assert assisted and done and steps < 60  # the operator finished what the still policy left
+    operator.disconnect()
+    assert built == [{"noise": 0.0, "rng": built[0]["rng"], "gate": gate}] * 2  # one takeover per episode
+    for steps, done, assisted in results:
+        assert assisted and done and steps < 60  # the operator finished what the still policy left
+    store = EpisodeStore.open(tmp_path / "store.zarr", read_only=True)
+    for e in store.episodes():
+        flags = store.read_episode(e, fields=["intervention"], cameras=[]).data["intervention"].astype(bool)
+        assert not flags[0] and flags[1:].all()  # the policy's first step, then the operator's

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from robot_stack.cli import main
-from robot_stack.session.evaluate import evaluate_in_sim, pick_versions
+from robot_stack.session.evaluate import curve_versions, evaluate_in_sim, pick_versions
 from robot_stack.session.runner import load_session_config
 
 
@@ -26,6 +26,15 @@ def test_version_picks():
             pick_versions(bad, [1, 2], 2)
     with pytest.raises(ValueError, match="no policy versions"):
         pick_versions("latest", [], None)
+
+
+def test_curve_versions_for_the_bench():
+    """The benches' curve: versions before the final one, evenly spaced from the first."""
+    assert curve_versions(list(range(1, 11)), 10, 4) == [1, 4, 6, 9]
+    assert curve_versions([1, 2, 3], 3, 1) == [1]
+    # more points than earlier versions: every one (the spacing once dropped 4 and 5 of these)
+    assert curve_versions([1, 2, 3, 4, 5, 6], 6, 8) == [1, 2, 3, 4, 5]
+    assert curve_versions([1], 1, 3) == []
 
 
 def copy_run(prepared, dest):

@@ -86,11 +86,12 @@ def test_a_self_imitation_session_reaches_the_learner_and_the_actor(tmp_path):
     from robot_stack.session.actor_loop import ActorConfig
 
     cfg = SessionConfig(run_dir=str(tmp_path), policy=PolicySpec(kind="bc"), reinit_every=7500,
-                        episode=ActorConfig(exploration_noise=0.1))
+                        episode=ActorConfig(exploration_noise=0.1), seed=11)
     params = node_params(cfg)
     learner = from_mapping(LearnerServiceConfig, params["learner"])
     assert learner.reinit_every == 7500 and learner.policy.kind == "bc" and learner.policy.bc_data == "successes"
-    assert from_mapping(ActorNodeConfig, params["actor"]).episode.exploration_noise == 0.1
+    actor = from_mapping(ActorNodeConfig, params["actor"])
+    assert actor.episode.exploration_noise == 0.1 and actor.seed == 11  # the noise is seeded as the rest of the run
     assert from_mapping(LearnerServiceConfig, node_params(SessionConfig(run_dir=str(tmp_path)))["learner"]).reinit_every == 0
     with pytest.raises(ValueError, match="reinit_every"):
         SessionConfig(run_dir=str(tmp_path), reinit_every=-1)
@@ -275,3 +276,17 @@ def test_prior_collection_cut_short_is_finished_and_other_prior_settings_are_ref
     with pytest.raises(RuntimeError, match="already holds prior data .* Start a new --run_dir"):
         Session(config(3), log=lambda s: None).prepare()
     assert len(EpisodeStore.open(store.url, read_only=True).episodes("sim-widowx250-prior")) == before
+
+
+def test_a_session_picks_its_dashboard_port_only_when_it_serves_one(tmp_path, monkeypatch):
+    """Port 0 (any free one): ``evaluate`` and the benches build a Session for its paths and tasks, so
+    no port is looked for until the dashboard needs one."""
+    import robot_stack.session.runner as runner
+
+    picked = []
+    monkeypatch.setattr(runner, "free_port", lambda host: picked.append(host) or 43210)
+    from robot_stack.dashboard.config import DashboardConfig
+
+    session = Session(SessionConfig(run_dir=str(tmp_path), dashboard=DashboardConfig(port=0)), log=lambda s: None)
+    assert session.forward.id and picked == []
+    assert session.port == 43210 and session.port == 43210 and picked == ["127.0.0.1"]  # picked once, then kept
