@@ -15,6 +15,7 @@ operator token are printed. Ctrl-C stops everything cleanly.
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 
 from robot_stack.cli import CliError
@@ -37,10 +38,12 @@ def run(args: argparse.Namespace) -> int:
     from robot_stack.session.runner import Session, load_session_config, run_session
 
     try:
+        given_dir = getattr(args, "cfg::run_dir", None)
+        if args.resume and given_dir is not None and pathlib.Path(given_dir).resolve() != pathlib.Path(args.resume).resolve():
+            raise CliError(f"--run_dir {given_dir} and --resume {args.resume} name different runs: a resumed "
+                           "session continues in its own directory (copy it first to continue elsewhere)")
         base = load_session_config(args.resume) if args.resume else None
         cfg = from_args(SessionConfig, args, base=base)
-        if args.resume:
-            cfg.run_dir = args.resume
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from exc
     except ConfigError as exc:

@@ -290,3 +290,16 @@ def test_a_session_picks_its_dashboard_port_only_when_it_serves_one(tmp_path, mo
     session = Session(SessionConfig(run_dir=str(tmp_path), dashboard=DashboardConfig(port=0)), log=lambda s: None)
     assert session.forward.id and picked == []
     assert session.port == 43210 and session.port == 43210 and picked == ["127.0.0.1"]  # picked once, then kept
+
+
+def test_resume_refuses_a_run_dir_that_names_another_run(tmp_path, capsys):
+    """``--resume A --run_dir B`` would otherwise silently continue A (or, worse, write B with A's
+    settings): it is refused before anything is read or written."""
+    from robot_stack.cli import main
+
+    assert main(["run", "--resume", str(tmp_path / "a"), "--run_dir", str(tmp_path / "b")]) == 2
+    assert "name different runs" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    # the same directory, spelt differently, is no conflict: it fails only for want of a session there
+    assert main(["run", "--resume", str(tmp_path / "a"), "--run_dir", str(tmp_path / "x" / ".." / "a")]) == 2
+    assert "not a session run directory" in capsys.readouterr().err
