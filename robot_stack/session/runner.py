@@ -308,7 +308,7 @@ class Session:
                           "params": {"driver": c.camera_driver, "name": cam, "fps": hz, "width": c.image_size,
                                      "height": c.image_size, "scene": c.scene or "widowx250_cube_bowl", "seed": c.seed,
                                      "sim_camera": cam, "driver_config": c.camera_config if c.camera_config != "{}" else "",
-                                     "lockstep": c.sim_lockstep, "seed": c.seed}})
+                                     "lockstep": c.sim_lockstep}})
         nodes.append({"name": "reward", "node": "reward", "respawn": respawn,
                       "params": {"classifier": self.classifier_path, "cameras": list(self.reward_cameras),
                                  "tasks": [self.forward.id, self.backward.id], "rate_hz": hz}})

@@ -282,19 +282,18 @@ def test_a_session_picks_its_dashboard_port_only_when_it_serves_one(tmp_path, mo
     """Port 0 (any free one): ``evaluate`` and the benches build a Session for its paths and tasks, so
     no port is looked for until the dashboard needs one."""
     import robot_stack.session.runner as runner
+    from robot_stack.dashboard.config import DashboardConfig
 
     picked = []
     monkeypatch.setattr(runner, "free_port", lambda host: picked.append(host) or 43210)
-    from robot_stack.dashboard.config import DashboardConfig
-
     session = Session(SessionConfig(run_dir=str(tmp_path), dashboard=DashboardConfig(port=0)), log=lambda s: None)
     assert session.forward.id and picked == []
     assert session.port == 43210 and session.port == 43210 and picked == ["127.0.0.1"]  # picked once, then kept
 
 
 def test_resume_refuses_a_run_dir_that_names_another_run(tmp_path, capsys):
-    """``--resume A --run_dir B`` would otherwise silently continue A (or, worse, write B with A's
-    settings): it is refused before anything is read or written."""
+    """``--resume A --run_dir B`` silently continued A before: it is refused before anything is read
+    or written."""
     from robot_stack.cli import main
 
     assert main(["run", "--resume", str(tmp_path / "a"), "--run_dir", str(tmp_path / "b")]) == 2
