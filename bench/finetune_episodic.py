@@ -13,7 +13,12 @@ only read) and fine-tunes in one process:
 - the learner is the session's own ``LearnerService`` (same replay mixing, update-to-data ratio and
   publishing) in a thread; the actor waits for it so the ratio holds exactly whatever the CPU speed,
   and loads the newest version at episode boundaries, as the actor node does;
-- forward and backward episodes alternate, as in a session, with the stochastic policy;
+- forward and backward episodes alternate, as in a session, with the stochastic policy (or, with
+  ``--exploration-noise``, its mean plus fixed Gaussian noise, as the actor node explores);
+- ``--reinit-every`` (or the source session's ``reinit_every``) trains the learner in rounds from
+  fresh weights: from a run prepared with ``bench/session.py --policy-kind bc`` and with
+  ``--exploration-noise`` this is the session's self-imitation learner (README, "Self-imitation
+  instead of Cal-QL") under episodic starts;
 - ``--operator-at STEP`` adds a simulated operator: an episode not done by that step is taken over
   and finished by the scripted expert, its steps flagged as interventions, as a person with a
   teleop device would correct the robot; the learner's demo buffer gets them (HIL-SERL), and the
@@ -32,7 +37,7 @@ alone), forward_assisted_by_block (the share the simulated operator took over), 
 (SIGTERM or SIGINT when a signal ended the online phase early: the bench then still scores the
 versions saved so far; a second signal ends the process), plus timings and settings.
 ``--out-dir`` also gets the session.json it trained with (the source's, with this run's
-update-to-data ratio and learner overrides), so ``robot-stack critic-report --run OUT`` inspects
+update-to-data ratio, exploration noise, rounds and learner overrides), so ``robot-stack critic-report --run OUT`` inspects
 its critics.
 
     python bench/finetune_episodic.py --from runs/sim-widowx250 --out-dir /tmp/episodic --online-steps 30000
@@ -68,6 +73,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--publish-every", type=int, default=0, help="updates between policy versions (0: the session's)")
     p.add_argument("--eval-episodes", type=int, default=100, help="ground-truth rollouts per evaluation (bench/session.py's starts)")
     p.add_argument("--curve-points", type=int, default=5, help="earlier versions whose forward success is also measured")
+    p.add_argument("--exploration-noise", type=float, default=-1.0,
+                   help="training episodes run the policy's mean plus N(0, this) per action dimension "
+                        "(0 = sample the policy; < 0 = the source session's)")
+    p.add_argument("--reinit-every", type=int, default=-1,
+                   help="learner updates per round, each from fresh weights (0 = one learner; < 0 = the source session's)")
     p.add_argument("--block-episodes", type=int, default=20, help="training forward episodes per online-success block")
     p.add_argument("--seed", type=int, default=1, help="seed of the training starts (the eval's starts have their own)")
     p.add_argument("--operator-at", type=int, default=0,
@@ -81,6 +91,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.timeout_s <= 0 or args.curve_points < 0 or args.publish_every < 0 or args.operator_at < 0:
         p.error("--timeout-s must be > 0, --curve-points, --publish-every and --operator-at >= 0")
+    if args.exploration_noise > 1:
+        p.error("--exploration-noise must be <= 1 (actions are normalised to [-1, 1])")
     return args
 
 
@@ -103,14 +115,18 @@ def copy_prepared(source: pathlib.Path, out: pathlib.Path):
         raise SystemExit(f"{out} already holds a run; give an empty --out-dir")
     out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(src.store, dst.store)  # the whole store: this bench reads only the prior group and its own
+    if src.bc_policy.exists():  # the policy Cal-QL starts from: a learner in rounds starts each one from it
+        shutil.copytree(src.bc_policy, dst.bc_policy)
     # the pre-trained policy becomes v1 here, as in a session
     CheckpointManager(dst.checkpoints).adopt(CheckpointManager(src.checkpoints).path(pretrained), version=1)
     cfg.run_dir = str(out)
     return cfg, src
 
 
-def run_episode(scene, policy, task, writer, rng, horizon: int, operator=None, index: int = 0) -> tuple[int, bool, bool]:
-    """One stochastic episode from a random start of ``task``, ground-truth reward.
+def run_episode(scene, policy, task, writer, rng, horizon: int, operator=None, index: int = 0,
+                noise: float = 0.0) -> tuple[int, bool, bool]:
+    """One stochastic episode from a random start of ``task``, ground-truth reward; the policy acts as
+    the actor node's training episodes do (``explore_action`` with ``noise``).
 
     ``operator``: the session's simulated operator (``hardware.sim.operator.SimOperator``, connected,
     mirroring its own scene) or None. It is fed the world state and the episode's progress each step,
@@ -118,6 +134,7 @@ def run_episode(scene, policy, task, writer, rng, horizon: int, operator=None, i
     policy's and the step is flagged as an intervention (HIL-SERL). ``index`` tells this episode
     from the last one apart for it. Returns (steps, success, assisted: the operator took over).
     """
+    from robot_stack.session.actor_loop import explore_action
     from robot_stack.session.prior_data import record_sim_episode
 
     scene.randomize(rng, task_id=task.id)
@@ -133,7 +150,7 @@ def run_episode(scene, policy, task, writer, rng, horizon: int, operator=None, i
             intervened = command.intervening
             assisted |= intervened
         step += 1
-        return command.action if intervened else policy.act(images, obs.state_vector(), task.id, deterministic=False)
+        return command.action if intervened else explore_action(policy, images, obs.state_vector(), task.id, noise, rng)
 
     try:
         _, done, steps = record_sim_episode(scene, writer, task, act, horizon, data_source="online",
@@ -165,15 +182,18 @@ def main(argv=None) -> int:
     utd = cfg.utd_ratio if args.utd_ratio < 0 else args.utd_ratio
     # What this run trained with, in the copy's session.json: `robot-stack critic-report --run OUT`
     # (and anyone reading the directory later) then sees this run, not its source.
+    noise = cfg.episode.exploration_noise if args.exploration_noise < 0 else args.exploration_noise
     cfg = dataclasses.replace(cfg, utd_ratio=utd, learner_overrides=json.dumps(args.learner_overrides)
-                              if args.learner_overrides else cfg.learner_overrides)
+                              if args.learner_overrides else cfg.learner_overrides,
+                              reinit_every=cfg.reinit_every if args.reinit_every < 0 else args.reinit_every,
+                              episode=dataclasses.replace(cfg.episode, exploration_noise=noise))
     write_json_atomic(SessionPaths(out).config, to_flat_dict(cfg))
     session = Session(cfg, log=log)
     fwd, bwd = session.forward, session.backward
     store = EpisodeStore.create(session.paths.store)
     service = LearnerService(LearnerServiceConfig(
         store=str(session.paths.store), checkpoints=str(session.paths.checkpoints), utd_ratio=utd,
-        publish_every=args.publish_every or cfg.publish_every, keep_checkpoints=0,
+        publish_every=args.publish_every or cfg.publish_every, reinit_every=cfg.reinit_every, keep_checkpoints=0,
         policy=session.policy, learner_overrides=json.dumps(args.learner_overrides),
         data=ReplayLoaderConfig(robots=(f"{cfg.robot_id}-prior", ROBOT_ID))), store=store)
     learner = threading.Thread(target=service.run, name="learner", daemon=True)
@@ -206,7 +226,7 @@ def main(argv=None) -> int:
                     raise SystemExit("the learner thread stopped (see its log above)")
                 policy = watcher.load_latest() or policy
                 task = fwd if episodes % 2 == 0 else bwd
-                n, ok, assisted = run_episode(scene, policy, task, writer, rng, cfg.episode.horizon, operator, episodes)
+                n, ok, assisted = run_episode(scene, policy, task, writer, rng, cfg.episode.horizon, operator, episodes, noise)
                 episodes += 1
                 steps += n
                 if task is fwd:
@@ -253,6 +273,8 @@ def main(argv=None) -> int:
         "forward_assisted_by_block": by_block(forward_assisted),
         "online_s": round(online_s, 1),
         "utd_ratio": utd,
+        "exploration_noise": noise,
+        "reinit_every": cfg.reinit_every,
         "learner_overrides": args.learner_overrides,
         "eval_episodes": args.eval_episodes,
         "starts": "random every episode (episodic)",

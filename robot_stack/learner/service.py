@@ -147,9 +147,10 @@ class LearnerService:
 
     def _reinit(self) -> None:
         """Start a new round: fresh weights and optimiser state (``policy.init_from``'s encoder and
-        actor when set). Trained from scratch on all the data, a policy takes in its own recent
-        successes, which one trained on and on from its first round's weights did not (the primacy
-        bias of Nikishin et al. 2022; measured in bench/session_runs.md)."""
+        actor when set). Rounds make every published version one trained alike (the full
+        ``reinit_every`` updates on all the data so far); the fresh start itself is not what lifts
+        self-imitation: training on from the last round's weights for as many updates did as well
+        (bench/session_runs.md, "Improvement without a critic")."""
         learner = build_learner(self.cfg.policy, self.config)
         if self.cfg.policy.init_from:
             from robot_stack.learner.pretrain import init_policy_from

@@ -188,6 +188,16 @@ class LockstepGate:
         return False
 
 
+def explore_action(policy: PolicyFn, images, proprio, task_id: str, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """(7,) float32 action of a training episode: a sample of the policy's own distribution
+    (``noise`` 0), or its mean plus N(0, ``noise``) per dimension (self-imitation: a BC policy's std
+    is not trained for exploring); clipping to [-1, 1] is left to the caller's action guard."""
+    action = np.asarray(policy.act(images, proprio, task_id, noise > 0), dtype=np.float32)
+    if noise > 0:
+        action = action + rng.normal(0.0, noise, action.shape).astype(np.float32)
+    return action
+
+
 def _output_for(reward: ClassifierOutput | Mapping[str, ClassifierOutput] | None, task_id: str) -> ClassifierOutput | None:
     """The classifier's output for ``task_id`` among what the node handed over (one output, or one per task)."""
     if isinstance(reward, Mapping):
@@ -230,13 +240,10 @@ class ActorLoop:
         self.last_ground_truth: dict[str, Any] = {}
 
     def _policy_action(self, obs: Observation, task_id: str) -> np.ndarray:
-        """(7,) float32: eval episodes the policy's mean; training ones a sample, or with
-        ``exploration_noise`` the mean plus fixed Gaussian noise (clipped later with the rest)."""
-        noise = self.config.exploration_noise if not self.plan.eval else 0.0
-        action = np.asarray(self.policy.act(obs.images, obs.proprio, task_id, self.plan.eval or noise > 0), dtype=np.float32)
-        if noise > 0:
-            action = action + self.rng.normal(0.0, noise, action.shape).astype(np.float32)
-        return action
+        """(7,) float32: eval episodes the policy's mean; training ones as ``explore_action``."""
+        if self.plan.eval:
+            return np.asarray(self.policy.act(obs.images, obs.proprio, task_id, True), dtype=np.float32)
+        return explore_action(self.policy, obs.images, obs.proprio, task_id, self.config.exploration_noise, self.rng)
 
     # -- session commands -------------------------------------------------------------------
     def start(self) -> None:

@@ -128,6 +128,69 @@ def test_sigterm_ends_the_online_phase_and_the_bench_still_scores_it(prepared, t
     assert 0.0 <= result["forward_success_finetuned"] <= 1.0 and "1" in result["forward_success_by_version"]
 
 
+def test_rounds_and_exploration_noise_are_the_sessions_self_imitation_settings(prepared, tmp_path):
+    """``--reinit-every`` trains in rounds (a version per finished round, ``--publish-every`` ignored)
+    and both settings land in the copy's session.json, as a session with them would record."""
+    out_dir = tmp_path / "episodic"
+    out = bench("--from", str(prepared), "--out-dir", str(out_dir), "--online-steps", "30", "--eval-episodes", "1",
+                "--curve-points", "0", "--publish-every", "4", "--reinit-every", "10", "--exploration-noise", "0.3")
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["reinit_every"] == 10 and result["exploration_noise"] == 0.3
+    assert result["updates"] >= 20
+    # only finished rounds are published: v1 (pre-trained) plus one per 10 updates, never one per 4
+    assert CheckpointManager(out_dir / "checkpoints").versions() == list(range(1, 2 + result["updates"] // 10))
+    trained = load_session_config(out_dir)
+    assert trained.reinit_every == 10 and trained.episode.exploration_noise == 0.3
+    assert load_session_config(prepared).reinit_every == 0  # the source is only read
+    bad = bench("--from", str(prepared), "--out-dir", str(tmp_path / "bad"), "--exploration-noise", "1.5")
+    assert bad.returncode == 2 and "--exploration-noise" in bad.stderr
+
+
+class _MeanPolicy:
+    """A policy whose mean is zero motion and whose samples move +-0.5, in turn (the arm stays inside
+    its workspace): tells the two apart."""
+
+    version = 1
+    mean = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], dtype=np.float32)
+
+    def __init__(self):
+        self.deterministic: list[bool] = []
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, images, state, task_id, deterministic=False):
+        self.deterministic.append(deterministic)
+        sign = 1 if len(self.deterministic) % 2 else -1
+        return self.mean if deterministic else self.mean + np.float32(0.5 * sign) * (np.arange(7) < 3)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_training_episodes_explore_as_the_actor_node_does(tmp_path, monkeypatch, noise):
+    """noise 0: the policy's own sample is sent; noise > 0: its mean plus N(0, noise) per dimension."""
+    from hardware.sim.scenes import make_scene
+
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    import finetune_episodic
+
+    scene = make_scene("widowx250_cube_bowl", seed=0, image_size=16, cameras=("front",))
+    store = EpisodeStore.create(tmp_path / "store.zarr")
+    writer = store.writer("sim-episodic", {"arm": scene.robot_name}, {"front": (16, 16)}, scene.proprio_dim)
+    policy = _MeanPolicy()
+    steps, _, _ = finetune_episodic.run_episode(scene, policy, scene.tasks[0], writer, np.random.default_rng(3), 40,
+                                                noise=noise)
+    writer.close()
+    scene.close()
+    assert steps == 40 and policy.deterministic == [noise > 0] * 40
+    store = EpisodeStore.open(tmp_path / "store.zarr", read_only=True)
+    sent = store.read_episode(store.episodes()[0], fields=["action"], cameras=[]).data["action"][:, :3]
+    if noise == 0:
+        np.testing.assert_allclose(sent, 0.5 * np.array([[1], [-1]] * 20) * np.ones(3))
+    else:
+        assert 0.03 < float(np.std(sent)) < 0.07 and abs(float(np.mean(sent))) < 0.02
+
+
 class _StillPolicy:
     """A policy that holds still: every episode is left to the operator from its first step."""
 
