@@ -33,6 +33,9 @@ many of those were true), forward_success_by_version (the curve), forward_succes
 episodes_ending_out_of_workspace (online training episodes that left an object outside the
 workspace), operator_at and episodes_assisted (training episodes per phase, and how many the
 operator took over), plus timings and settings. ``--quick`` is a smoke run (minutes, tiny).
+``--prepare-only`` stops after step 2 (the JSON then holds the pre-trained and BC figures,
+``online_steps`` 0): a prepared run dir for bench/finetune_episodic.py, or for this bench later with
+the same preparation flags (its stages are then cached).
 
     python bench/session.py                 # CPU-sized default: prepare ~10 min on 2 cores, then 3,000 online steps
     python bench/session.py --device cuda --preset gpu --online-steps 30000
@@ -109,6 +112,9 @@ def main() -> int:
     p.add_argument("--on-alert", default="reset", choices=["reset", "stop"],
                    help="when the session asks for a person: 'reset' plays that person (sim scene reset, then Start; "
                         "counted in human_resets), 'stop' ends the online phase")
+    p.add_argument("--prepare-only", action="store_true",
+                   help="prepare the run dir (cached stages are skipped), score BC and the pre-trained policy, "
+                        "print the JSON and stop: a run dir for bench/finetune_episodic.py or a later session")
     add_learner_set(p)
     args = p.parse_args()
     overrides = learner_overrides(p, args.learner_set)
@@ -172,6 +178,34 @@ def main() -> int:
     log(f"BC baseline: forward success {bc_success:.2f}")
     in_layout = {"bc": success_in_layout(bc, fwd), "pretrained": success_in_layout(pretrained, fwd)}
     log(f"in the session's layout: BC {in_layout['bc']:.2f}, pre-trained {in_layout['pretrained']:.2f}")
+    settings = {
+        "prepare_s": round(prepare_s, 1),
+        "eval_episodes": args.eval_episodes,
+        "on_alert": args.on_alert,
+        "policy_kind": args.policy_kind,
+        "bc_updates": args.bc_init_updates if session.bc_init else args.pretrain_updates,
+        "calql_pretrain_updates": args.pretrain_updates if args.policy_kind == "calql" else 0,
+        "exploration_noise": args.exploration_noise,
+        "reinit_every": args.reinit_every,
+        "bc_weight": args.bc_weight,
+        "utd_ratio": args.utd_ratio,
+        "learner_overrides": overrides,
+        "cql_alpha": args.cql_alpha if args.cql_alpha >= 0 else LearnerConfig.preset(args.preset).calql.cql_alpha,
+        "demos_per_task": prior.demos_per_task,
+        "forward_demos": prior.demos_for(0),
+        "expert_gate": prior.expert_gate,
+        "cameras": list(cfg.cameras),
+        "bc_data": cfg.policy.bc_data,
+        "preset": args.preset,
+        "device": args.device,
+        "quick": args.quick,
+        "run_dir": str(run_dir),
+    }
+    if args.prepare_only:
+        print(json.dumps({"forward_success_pretrained": forward_pre, "bc_baseline_success": bc_success,
+                          "policy_version_pretrained": pretrained.version, "online_steps": 0,
+                          "forward_success_in_session_layout": in_layout, **settings}))
+        return 0
 
     def training_episodes() -> list:
         """The robot's online training episodes (none before its group exists: nothing recorded yet)."""
@@ -270,28 +304,8 @@ def main() -> int:
         "episodes_assisted": assisted(online),
         "episodes_ending_out_of_workspace": sum(bool((e.extra or {}).get("out_of_workspace")) for e in online),
         "faults": sum(1 for e in events if e.get("event") == "fault"),
-        "prepare_s": round(prepare_s, 1),
         "online_s": round(online_s, 1),
-        "eval_episodes": args.eval_episodes,
-        "on_alert": args.on_alert,
-        "policy_kind": args.policy_kind,
-        "bc_updates": args.bc_init_updates if session.bc_init else args.pretrain_updates,
-        "calql_pretrain_updates": args.pretrain_updates if args.policy_kind == "calql" else 0,
-        "exploration_noise": args.exploration_noise,
-        "reinit_every": args.reinit_every,
-        "bc_weight": args.bc_weight,
-        "utd_ratio": args.utd_ratio,
-        "learner_overrides": overrides,
-        "cql_alpha": args.cql_alpha if args.cql_alpha >= 0 else LearnerConfig.preset(args.preset).calql.cql_alpha,
-        "demos_per_task": prior.demos_per_task,
-        "forward_demos": prior.demos_for(0),
-        "expert_gate": prior.expert_gate,
-        "cameras": list(cfg.cameras),
-        "bc_data": cfg.policy.bc_data,
-        "preset": args.preset,
-        "device": args.device,
-        "quick": args.quick,
-        "run_dir": str(run_dir),
+        **settings,
     }
     print(json.dumps(result))
     return 0

@@ -71,3 +71,26 @@ def test_bench_session_quick_self_imitation_publishes_finished_rounds_only(tmp_p
         assert meta["kind"] == "bc"
         assert (meta["data_seen"]["updates"] - pretrain_updates) % 10 == 0, f"v{v} published mid-round"
     assert "exploration_noise" in (run / "session.json").read_text()
+
+
+def test_bench_session_prepare_only_stops_before_the_online_phase_and_is_cached(tmp_path):
+    """--prepare-only: a run dir with prior data, classifier and v1, scored, and no node started;
+    run again with the same flags, every stage is cached."""
+    from robot_stack.store import EpisodeStore
+
+    run = tmp_path / "run"
+    args = [sys.executable, str(BENCH), "--quick", "--run-dir", str(run), "--policy-kind", "bc", "--bc-init-updates", "0",
+            "--prepare-only"]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["online_steps"] == 0 and result["policy_version_pretrained"] == 1
+    assert result["bc_baseline_success"] == result["forward_success_pretrained"]
+    assert 0.0 <= result["forward_success_pretrained"] <= 1.0 and set(result["forward_success_in_session_layout"]) == {"bc", "pretrained"}
+    assert result["policy_kind"] == "bc" and result["run_dir"] == str(run)
+    store = EpisodeStore.open(run / "episodes.zarr", read_only=True)
+    assert {e.data_source for e in store.episodes()} == {"prior"}  # nothing recorded online
+    assert not (run / "logs" / "actor.log").exists()  # no node ran
+    again = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stderr.count(": cached (") == 3 and json.loads(again.stdout.strip().splitlines()[-1])["online_steps"] == 0
