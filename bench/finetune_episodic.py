@@ -31,7 +31,9 @@ what hold a session back.
 
 Prints one JSON object as its last line: forward_success_pretrained, forward_success_finetuned,
 backward_success_finetuned, bc_baseline_success, online_steps, updates, policy_version_finetuned,
-forward_success_by_version, forward_online_success_by_block (training forward episodes that
+forward_success_by_version, forward_success_by_start (each of those versions' and BC's rate by
+kind of start: in the open, against the bowl's wall, beside a distractor; eval_starts: how many
+of each), forward_online_success_by_block (training forward episodes that
 succeeded, per block of ``--block-episodes``; with ``--operator-at`` only those the policy finished
 alone), forward_assisted_by_block (the share the simulated operator took over), stopped_by
 (SIGTERM or SIGINT when a signal ended the online phase early: the bench then still scores the
@@ -54,7 +56,7 @@ import sys
 import threading
 import time
 
-from session_common import StopRequest, add_learner_set, learner_overrides  # bench/, the script's directory
+from session_common import SimScores, StopRequest, add_learner_set, learner_overrides  # bench/, the script's directory
 
 ROBOT_ID = "sim-episodic"  # the store group this bench records its episodes in (the source's groups stay unread)
 
@@ -172,7 +174,7 @@ def main(argv=None) -> int:
     from robot_stack.learner.service import LearnerService, LearnerServiceConfig
     from robot_stack.config import to_flat_dict
     from robot_stack.session.adapters import CheckpointWatcher
-    from robot_stack.session.evaluate import curve_versions, sim_success
+    from robot_stack.session.evaluate import curve_versions
     from robot_stack.session.runner import Session, SessionPaths
     from robot_stack.session.stages import write_json_atomic
     from robot_stack.store import EpisodeStore
@@ -246,28 +248,29 @@ def main(argv=None) -> int:
             learner.join(600)
     online_s = time.monotonic() - t0
 
-    success = sim_success(cfg, args.eval_episodes)
+    success = SimScores(cfg, args.eval_episodes)
     watcher = CheckpointWatcher(session.paths.checkpoints, session.policy.task_ids)
     finetuned = watcher.load_latest()
-    curve = {str(v): success(watcher.load(v), fwd.id)
+    curve = {str(v): success(watcher.load(v), fwd.id, f"v{v}")
              for v in curve_versions(watcher.manager.versions(), finetuned.version, args.curve_points)}
-    forward_finetuned = success(finetuned, fwd.id)
+    forward_finetuned = success(finetuned, fwd.id, f"v{finetuned.version}")
     curve[str(finetuned.version)] = forward_finetuned
     bc = CheckpointWatcher(src.bc_policy, session.policy.task_ids).load_latest() if (src.bc_policy / "latest").exists() else None
     def by_block(flags: list[bool]) -> list[float]:
         return [round(float(np.mean(flags[i:i + args.block_episodes])), 2) for i in range(0, len(flags), args.block_episodes)]
 
     result = {
-        "forward_success_pretrained": curve["1"] if "1" in curve else success(watcher.load(1), fwd.id),
+        "forward_success_pretrained": curve["1"] if "1" in curve else success(watcher.load(1), fwd.id, "v1"),
         "forward_success_finetuned": forward_finetuned,
         "backward_success_finetuned": success(finetuned, bwd.id),
-        "bc_baseline_success": success(bc, fwd.id) if bc is not None else None,
+        "bc_baseline_success": success(bc, fwd.id, "bc") if bc is not None else None,
         "online_steps": steps,
         "online_episodes": episodes,
         "stopped_by": stop.signal,  # SIGTERM/SIGINT if the online phase was ended early by a signal, else null
         "updates": service.updates,
         "policy_version_finetuned": finetuned.version,
         "forward_success_by_version": curve,
+        **success.report(),
         "forward_online_success_by_block": by_block(forward_outcomes),
         "operator_at": args.operator_at,
         "forward_assisted_by_block": by_block(forward_assisted),

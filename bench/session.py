@@ -29,7 +29,9 @@ backward_success_finetuned, online_steps, human_resets (alerts that asked for a 
 0), human_reset_at_steps (online steps recorded by each answered alert), bc_baseline_success,
 forward_online_vs_ground_truth (online forward episodes the classifier credited, truly
 succeeded, credited falsely, missed; classifier successes rejected from the reset pose, and how
-many of those were true), forward_success_by_version (the curve), forward_success_in_session_layout,
+many of those were true), forward_success_by_version (the curve), forward_success_by_start (those
+versions' and BC's rates by kind of start: in the open, against the bowl's wall, beside a
+distractor; eval_starts: how many of each), forward_success_in_session_layout,
 episodes_ending_out_of_workspace (online training episodes that left an object outside the
 workspace), operator_at and episodes_assisted (training episodes per phase, and how many the
 operator took over), plus timings and settings. ``--quick`` is a smoke run (minutes, tiny).
@@ -50,7 +52,7 @@ import sys
 import tempfile
 import time
 
-from session_common import StopRequest, add_learner_set, learner_overrides  # bench/, the script's directory
+from session_common import SimScores, StopRequest, add_learner_set, learner_overrides  # bench/, the script's directory
 
 
 def log(msg: str) -> None:
@@ -157,11 +159,11 @@ def main() -> int:
     prepare_s = time.monotonic() - t0
     fwd, bwd = session.forward.id, session.backward.id
 
-    success = sim_success(cfg, args.eval_episodes)
+    success = SimScores(cfg, args.eval_episodes)
     success_in_layout = sim_success(cfg, args.eval_episodes, session_layout=True)
 
     pretrained = CheckpointWatcher(session.checkpoints, session.policy.task_ids).load_newest()
-    forward_pre = success(pretrained, fwd)
+    forward_pre = success(pretrained, fwd, f"v{pretrained.version}")
     log(f"pre-trained policy v{pretrained.version}: forward success {forward_pre:.2f}")
 
     # The baseline is BC on the same prior data: the policy Cal-QL started from when there is one,
@@ -174,7 +176,7 @@ def main() -> int:
             store = EpisodeStore.open(session.paths.store, read_only=True)
             pretrain(store, bc_dir, session.bc_spec(), args.pretrain_updates)
         bc = CheckpointWatcher(bc_dir, session.policy.task_ids).load_newest()
-        bc_success = success(bc, fwd)
+        bc_success = success(bc, fwd, "bc")
     log(f"BC baseline: forward success {bc_success:.2f}")
     in_layout = {"bc": success_in_layout(bc, fwd), "pretrained": success_in_layout(pretrained, fwd)}
     log(f"in the session's layout: BC {in_layout['bc']:.2f}, pre-trained {in_layout['pretrained']:.2f}")
@@ -204,7 +206,7 @@ def main() -> int:
     if args.prepare_only:
         print(json.dumps({"forward_success_pretrained": forward_pre, "bc_baseline_success": bc_success,
                           "policy_version_pretrained": pretrained.version, "online_steps": 0,
-                          "forward_success_in_session_layout": in_layout, **settings}))
+                          "forward_success_in_session_layout": in_layout, **success.report(), **settings}))
         return 0
 
     def training_episodes() -> list:
@@ -282,8 +284,8 @@ def main() -> int:
     finetuned = watcher.load_newest()
     # The curve says whether fine-tuning helped at some point and then lost it, or never helped.
     picks = curve_versions(watcher.manager.versions(), finetuned.version, args.curve_points)
-    curve = {str(v): forward_pre if v == pretrained.version else success(watcher.load(v), fwd) for v in picks}
-    forward_finetuned = success(finetuned, fwd)
+    curve = {str(v): forward_pre if v == pretrained.version else success(watcher.load(v), fwd, f"v{v}") for v in picks}
+    forward_finetuned = success(finetuned, fwd, f"v{finetuned.version}")
     curve[str(finetuned.version)] = forward_finetuned
     online = training_episodes()
     result = {
@@ -299,6 +301,7 @@ def main() -> int:
         # reward hacking and missed successes show here first: the policy learns what the classifier credits
         "forward_online_vs_ground_truth": credited_forward(online),
         "forward_success_by_version": curve,
+        **success.report(),
         "forward_success_in_session_layout": {**in_layout, "finetuned": success_in_layout(finetuned, fwd)},
         "operator_at": args.operator_at,
         "episodes_assisted": assisted(online),

@@ -1,8 +1,9 @@
 """What the session benchmarks (bench/session.py, bench/finetune_episodic.py) share.
 
 Both score policies the same way, from the same starts, so their figures compare:
-``robot_stack.session.evaluate.sim_success`` (as ``robot-stack evaluate`` does), with the session's
-scene, cameras, image size and horizon, seeded by the evaluation's own seed. Both
+``SimScores`` (``robot_stack.session.evaluate``'s ground truth, as ``robot-stack evaluate``), with
+the session's scene, cameras, image size and horizon, seeded by the evaluation's own seed, and
+report the forward rates by kind of start too (``forward_success_by_start``). Both
 take ``--learner-set FIELD=JSON`` for the online learner, and both end their online phase early,
 not the process, on SIGTERM or Ctrl-C (``StopRequest``), so a stopped run still scores what it saved.
 """
@@ -13,6 +14,31 @@ import argparse
 import json
 import signal
 import sys
+
+
+class SimScores:
+    """``scores(policy, task_id, name="") -> success rate`` by the simulator's ground truth for the
+    session config ``cfg``, from the same ``episodes`` starts in new layouts every call. A named call
+    also keeps the rate by kind of start the scene staged: ``by_start[name] = {kind: rate}``, with
+    ``starts = {kind: episodes}`` (the same for every call)."""
+
+    def __init__(self, cfg, episodes: int) -> None:
+        from robot_stack.session.evaluate import sim_evaluation
+
+        self._evaluate = sim_evaluation(cfg, episodes)
+        self.by_start: dict[str, dict[str, float]] = {}
+        self.starts: dict[str, int] = {}
+
+    def __call__(self, policy, task_id: str, name: str = "") -> float:
+        result = self._evaluate(policy, task_id)
+        if name:
+            self.by_start[name] = {k: round(r["success_rate"], 3) for k, r in result["by_start"].items()}
+            self.starts = {k: r["episodes"] for k, r in result["by_start"].items()}
+        return result["success_rate"]
+
+    def report(self) -> dict:
+        """The JSON fields: ``forward_success_by_start`` and ``eval_starts`` (episodes per kind)."""
+        return {"forward_success_by_start": self.by_start, "eval_starts": self.starts}
 
 
 def add_learner_set(p: argparse.ArgumentParser) -> None:

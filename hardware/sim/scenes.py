@@ -80,6 +80,9 @@ class SimScene:
     n_distractors = 2
     #: PALETTE rows distractors may take
     distractor_colors: tuple[int, ...] = tuple(range(len(PALETTE)))
+    #: what kind of start the last ``randomize`` staged (a scene with kinds of hard start names them,
+    #: so an evaluation can say where a policy fails; "random": the scene tells none apart)
+    start_kind = "random"
 
     def __init__(
         self,
@@ -261,6 +264,7 @@ class SimScene:
         if task_id is None:
             task_id = self.tasks[int(rng.integers(2))].id
         self.task(task_id)
+        self.start_kind = "random"  # the placement hooks below may name it
         with self.world.lock:
             if not keep_layout:
                 self.world.set_appearance_vector(self._default_appearance)
@@ -441,7 +445,8 @@ class CubeBowlScene(SimScene):
         _place_distractors(self, rng, [(bowl_xy, r_out + 0.02 * s), (cube_xy, 2 * self.cube_half + 0.02 * s)])
         # (not both: wedged between the wall and a distractor, even the expert fails 3 in 10)
         if task_id == "put_cube_in_bowl" and rng.random() < self.beside_distractor_share and not against_wall:
-            self._stand_distractor_beside(rng, cube_xy, bowl_xy)
+            if self._stand_distractor_beside(rng, cube_xy, bowl_xy):
+                self.start_kind = "beside_distractor"
 
     def _replace_task_object(self, rng: np.random.Generator, task_id: str) -> None:
         # clear of the distractors where they stand (a fresh layout places them round the cube instead)
@@ -451,11 +456,11 @@ class CubeBowlScene(SimScene):
                     keepouts: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, bool]:
         """Put the cube at a start of ``task_id`` round the bowl at ``bowl_xy``, a forward start's
         centre farther than r from each keepout (xy, r); returns its xy and whether it stands
-        against the bowl's outer wall."""
+        against the bowl's wall (outside for "put in", inside for "take out"), and sets
+        ``start_kind`` to ``open`` or ``against_outer_wall``/``against_inner_wall``."""
         s = self.robot.object_scale
         c = self.cube_half
         cube_yaw = rng.uniform(-math.pi, math.pi)
-        against_wall = False
         if task_id == "put_cube_in_bowl":
             # Anywhere "take out" counts as done, right up to the rim: reset-free, the forward task
             # starts wherever the backward policy put the cube down, and a policy that learned to
@@ -470,7 +475,8 @@ class CubeBowlScene(SimScene):
             cube_z = c
         else:
             ang = rng.uniform(-math.pi, math.pi)
-            if rng.random() < self.against_wall_share:
+            against_wall = rng.random() < self.against_wall_share
+            if against_wall:
                 # Reset-free, "take out" starts wherever "put in" dropped the cube, and a forward
                 # policy drops it against the wall too: a millimetre or three short of touching it.
                 off = self.bowl_radius - self._cube_reach(ang - cube_yaw) - rng.uniform(0.0005, 0.003) * s
@@ -479,6 +485,8 @@ class CubeBowlScene(SimScene):
             cube_xy = bowl_xy + off * np.array([math.cos(ang), math.sin(ang)])
             cube_z = c + 0.006
         self.set_free_body("cube_joint", np.array([cube_xy[0], cube_xy[1], cube_z]), cube_yaw)
+        wall = "against_outer_wall" if task_id == "put_cube_in_bowl" else "against_inner_wall"
+        self.start_kind = wall if against_wall else "open"
         return cube_xy, against_wall
 
     def _against_outer_wall(self, rng: np.random.Generator, bowl_xy: np.ndarray, cube_yaw: float) -> np.ndarray | None:
@@ -500,8 +508,8 @@ class CubeBowlScene(SimScene):
                 return xy
         return None
 
-    def _stand_distractor_beside(self, rng: np.random.Generator, cube_xy: np.ndarray, bowl_xy: np.ndarray) -> None:
-        """Move a random distractor a few millimetres from the cube, where it fits.
+    def _stand_distractor_beside(self, rng: np.random.Generator, cube_xy: np.ndarray, bowl_xy: np.ndarray) -> bool:
+        """Move a random distractor a few millimetres from the cube, where it fits (False: no room).
 
         Reset-free, "put in" starts wherever "take out" put the cube down: backward policies put it
         against a distractor (the cylinder in one session, the box in another), and forward, whose
@@ -519,7 +527,8 @@ class CubeBowlScene(SimScene):
             if (np.all(xy > lo) and np.all(xy < hi) and np.linalg.norm(xy - bowl_xy) > self.bowl_radius + 0.05 * s
                     and all(np.linalg.norm(xy - o) > 0.06 * s for o in others)):
                 self.set_mocap(f"distractor{i}", xy, yaw=rng.uniform(-math.pi, math.pi))
-                return
+                return True
+        return False
 
     def _distractor_keepouts(self, gap: float) -> list[tuple[np.ndarray, float]]:
         """Per distractor ``(xy, r)``: a cube centred farther than r from xy stays ``gap`` m off it, however either is turned."""

@@ -25,27 +25,36 @@ def evaluate_in_sim(policy, scene_name: str, task_id: str, episodes: int = 10, s
 
     policy: ``act(images {camera: (H, W, 3) uint8}, proprio (S,), task_id, deterministic) -> (7,)``
     and ``reset()`` (called at every start: a chunked policy drops the rest of its last chunk).
+
+    Returns ``success_rate`` and friends, and ``by_start``: ``{kind: {"episodes", "successes",
+    "success_rate"}}`` by the kind of start the scene staged (``SimScene.start_kind``: e.g. the cube
+    against the bowl's wall), so a rate can be read as where the policy fails.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     scene, next_start = _starts(scene_name, task_id, seed, layout_seed, image_size, cameras)
     horizon = horizon or scene.max_episode_steps
     successes, steps = 0, []
+    by_start: dict[str, list[int]] = {}  # kind -> [episodes, successes]
     try:
         for _ in tqdm(range(episodes), desc=f"eval {task_id}", disable=not progress, leave=False):
             next_start()
             policy.reset()
+            tally = by_start.setdefault(scene.start_kind, [0, 0])
+            tally[0] += 1
             for t in range(horizon):
                 action = policy.act(scene.images(), scene.proprio(), task_id, deterministic)
                 scene.step(np.asarray(action, dtype=np.float32))
                 if scene.success(task_id):
                     successes += 1
+                    tally[1] += 1
                     steps.append(t + 1)
                     break
     finally:
         scene.close()
     return {"task": task_id, "episodes": episodes, "successes": successes, "success_rate": successes / episodes,
-            "mean_steps_to_success": float(np.mean(steps)) if steps else None}
+            "mean_steps_to_success": float(np.mean(steps)) if steps else None,
+            "by_start": {kind: {"episodes": n, "successes": k, "success_rate": k / n} for kind, (n, k) in sorted(by_start.items())}}
 
 
 def _starts(scene_name: str, task_id: str, seed: int, layout_seed: int | None, image_size: int,
@@ -61,19 +70,26 @@ def _starts(scene_name: str, task_id: str, seed: int, layout_seed: int | None, i
     return scene, lambda: scene.randomize(rng, task_id=task_id, keep_layout=keep_layout)
 
 
-def sim_success(cfg, episodes: int, session_layout: bool = False, seed: int = 1000,
-                progress: bool = True) -> Callable[[object, str], float]:
-    """``success(policy, task_id) -> rate`` by simulator ground truth for the session config ``cfg``
-    (its scene, cameras, image size and horizon): from starts in new layouts, or
-    (``session_layout``) in the session scene's own layout. Every call uses the same starts."""
+def sim_evaluation(cfg, episodes: int, session_layout: bool = False, seed: int = 1000,
+                   progress: bool = True) -> Callable[[object, str], dict]:
+    """``evaluate(policy, task_id) -> evaluate_in_sim's result`` by simulator ground truth for the
+    session config ``cfg`` (its scene, cameras, image size and horizon): from starts in new layouts,
+    or (``session_layout``) in the session scene's own layout. Every call uses the same starts."""
     layout_seed = cfg.seed if session_layout else None
 
-    def success(policy, task: str) -> float:
+    def evaluate(policy, task: str) -> dict:
         return evaluate_in_sim(policy, cfg.scene, task, episodes, seed=seed, image_size=cfg.image_size,
                                cameras=tuple(cfg.cameras), horizon=cfg.episode.horizon, progress=progress,
-                               layout_seed=layout_seed)["success_rate"]
+                               layout_seed=layout_seed)
 
-    return success
+    return evaluate
+
+
+def sim_success(cfg, episodes: int, session_layout: bool = False, seed: int = 1000,
+                progress: bool = True) -> Callable[[object, str], float]:
+    """``success(policy, task_id) -> rate``: ``sim_evaluation``'s success rate alone."""
+    evaluate = sim_evaluation(cfg, episodes, session_layout, seed, progress)
+    return lambda policy, task: evaluate(policy, task)["success_rate"]
 
 
 def _evenly_spaced(items: list[int], points: int) -> list[int]:

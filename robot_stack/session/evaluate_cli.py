@@ -10,7 +10,9 @@ the session practised in (bowl, distractors, lighting, cameras) and moves only t
 as a lab evaluates its fine-tuned policy; ``--room new`` draws a new layout for every start, a test
 of generalisation (``bench/session.py`` reports both). 100 episodes give about +-10 points.
 
-The last line printed is one JSON object: ``{"scores": {"v12": {"forward": {"session": 0.6}}}, ...}``.
+The last line printed is one JSON object: ``{"scores": {"v12": {"forward": {"session": 0.6}}}, ...}``;
+with ``--by-start`` also ``"by_start"``, the same rates by kind of start (the cube against the bowl's
+wall, beside a distractor, in the open), to see where a policy fails and where it improved.
 Real robots have no ground truth to roll out against: their success curve is the session's own
 evaluation episodes (``schedule.eval_every``), flagged ``eval`` in the store.
 """
@@ -42,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=100, help="rollouts per version, task and room (default: 100)")
     parser.add_argument("--seed", type=int, default=1000,
                         help="seed of the starts (default: 1000, the session benchmarks' starts)")
+    parser.add_argument("--by-start", action="store_true",
+                        help="also report each rate by kind of start (e.g. the cube against the bowl's wall)")
     parser.add_argument("--out", default="", help="also write the JSON result to this file")
 
 
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = evaluate_run(args.run_dir, args.versions, tasks=_choice(args.task, ("forward", "backward")),
                               rooms=_choice(args.room, ROOMS), episodes=args.episodes, seed=args.seed,
-                              bc=args.bc, log=lambda s: print(s, file=sys.stderr, flush=True))
+                              bc=args.bc, by_start=args.by_start, log=lambda s: print(s, file=sys.stderr, flush=True))
     except (FileNotFoundError, ValueError, CheckpointError) as exc:
         raise CliError(str(exc)) from exc
     line = json.dumps(result)
@@ -69,16 +73,18 @@ def _choice(value: str, every: tuple[str, ...]) -> tuple[str, ...]:
 
 def evaluate_run(run_dir: str, versions: str = "latest", tasks: tuple[str, ...] = ("forward",),
                  rooms: tuple[str, ...] = ("session",), episodes: int = 100, seed: int = 1000, bc: bool = False,
-                 log=lambda s: None) -> dict:
+                 by_start: bool = False, log=lambda s: None) -> dict:
     """Ground-truth success of a session run's policies: ``{"scores": {name: {task role: {room: rate}}}}``.
 
     ``name`` is ``v<N>`` for each policy version ``versions`` picks (``pick_versions``) and ``bc``
     for the BC policy (``bc``); task roles are ``forward``/``backward``, rooms ``session``/``new``.
+    ``by_start``: also ``{"by_start": {name: {task role: {room: {start kind: {"episodes",
+    "success_rate"}}}}}}``, ``evaluate_in_sim``'s breakdown by the kind of start the scene staged.
     Raises FileNotFoundError when ``run_dir`` is not a session run, ValueError for a run without a
     sim scene or a version that is not there, and ``CheckpointError`` for a corrupt checkpoint.
     """
     from robot_stack.session.adapters import CheckpointWatcher
-    from robot_stack.session.evaluate import pick_versions, sim_success
+    from robot_stack.session.evaluate import pick_versions, sim_evaluation
     from robot_stack.session.runner import Session, load_session_config
 
     cfg = load_session_config(run_dir)
@@ -97,12 +103,20 @@ def evaluate_run(run_dir: str, versions: str = "latest", tasks: tuple[str, ...] 
             raise ValueError(f"{run_dir} has no BC policy ({session.paths.bc_policy} is empty: the session "
                              "pre-trained Cal-QL without a BC start, bc_init_updates 0)")
         policies = {"bc": bc_watcher.load_newest, **policies}  # a corrupt one raises (load_latest would give None)
-    scorers = {room: sim_success(cfg, episodes, session_layout=room == "session", seed=seed) for room in rooms}
+    evaluators = {room: sim_evaluation(cfg, episodes, session_layout=room == "session", seed=seed) for room in rooms}
     scores: dict[str, dict] = {}
+    starts: dict[str, dict] = {}
     for name, load in policies.items():
         policy = load()
-        scores[name] = {task: {room: score(policy, task_ids[task]) for room, score in scorers.items()} for task in tasks}
+        results = {task: {room: evaluate(policy, task_ids[task]) for room, evaluate in evaluators.items()} for task in tasks}
+        scores[name] = {task: {room: r["success_rate"] for room, r in by_room.items()} for task, by_room in results.items()}
+        starts[name] = {task: {room: {kind: {"episodes": k["episodes"], "success_rate": k["success_rate"]}
+                                      for kind, k in r["by_start"].items()}
+                               for room, r in by_room.items()} for task, by_room in results.items()}
         log(f"{name}: " + ", ".join(f"{task} {room} {rate:.2f}" for task, by_room in scores[name].items()
                                     for room, rate in by_room.items()))
-    return {"run_dir": str(run_dir), "scene": cfg.scene, "episodes": episodes, "seed": seed,
-            "tasks": {t: task_ids[t] for t in tasks}, "scores": scores}
+    result = {"run_dir": str(run_dir), "scene": cfg.scene, "episodes": episodes, "seed": seed,
+              "tasks": {t: task_ids[t] for t in tasks}, "scores": scores}
+    if by_start:
+        result["by_start"] = starts
+    return result

@@ -51,6 +51,12 @@ def test_finetune_episodic_trains_a_copy_and_reports_the_curve(prepared, tmp_pat
     assert curve[1] == result["forward_success_pretrained"] and curve[max(curve)] == result["forward_success_finetuned"]
     for k in ("forward_success_pretrained", "forward_success_finetuned", "backward_success_finetuned", "bc_baseline_success"):
         assert 0.0 <= result[k] <= 1.0
+    # each scored version's rate again by kind of start (the same starts for all), adding up to it
+    starts, by_start = result["eval_starts"], result["forward_success_by_start"]
+    assert set(by_start) == {f"v{v}" for v in curve} | {"bc"} and sum(starts.values()) == result["eval_episodes"]
+    for v, rate in curve.items():
+        assert set(by_start[f"v{v}"]) == set(starts)
+        assert sum(by_start[f"v{v}"][k] * n for k, n in starts.items()) / result["eval_episodes"] == pytest.approx(rate, abs=1e-3)
 
     eps = EpisodeStore.open(out_dir / "episodes.zarr", read_only=True).episodes(robot="sim-episodic")
     assert len(eps) == result["online_episodes"] and sum(e.length for e in eps) == steps

@@ -47,6 +47,10 @@ def test_bench_session_quick_prints_json(tmp_path, dds_env):
     assert max(curve) == result["policy_version_finetuned"] and len(curve) >= 2
     assert curve[max(curve)] == result["forward_success_finetuned"]
     assert all(0.0 <= rate <= 1.0 for rate in curve.values())
+    starts, by_start = result["eval_starts"], result["forward_success_by_start"]
+    assert set(by_start) == {f"v{v}" for v in curve} | {"bc"} and sum(starts.values()) == result["eval_episodes"]
+    for v, rate in curve.items():  # each version's rate by kind of start adds up to its rate
+        assert sum(by_start[f"v{v}"].get(k, 0) * n for k, n in starts.items()) / result["eval_episodes"] == pytest.approx(rate, abs=1e-3)
     in_layout = result["forward_success_in_session_layout"]
     assert set(in_layout) == {"bc", "pretrained", "finetuned"} and all(0.0 <= r <= 1.0 for r in in_layout.values())
     assert isinstance(result["episodes_ending_out_of_workspace"], int) and result["episodes_ending_out_of_workspace"] >= 0
@@ -87,6 +91,7 @@ def test_bench_session_prepare_only_stops_before_the_online_phase_and_is_cached(
     assert result["online_steps"] == 0 and result["policy_version_pretrained"] == 1
     assert result["bc_baseline_success"] == result["forward_success_pretrained"]
     assert 0.0 <= result["forward_success_pretrained"] <= 1.0 and set(result["forward_success_in_session_layout"]) == {"bc", "pretrained"}
+    assert set(result["forward_success_by_start"]) == {"v1"} and sum(result["eval_starts"].values()) == result["eval_episodes"]
     assert result["policy_kind"] == "bc" and result["run_dir"] == str(run)
     store = EpisodeStore.open(run / "episodes.zarr", read_only=True)
     assert {e.data_source for e in store.episodes()} == {"prior"}  # nothing recorded online

@@ -41,6 +41,8 @@ def test_the_session_layout_evaluation_moves_only_the_cube_in_the_sessions_room(
         out = evaluate_in_sim(policy, "widowx250_cube_bowl", "put_cube_in_bowl", episodes=4, horizon=1,
                               layout_seed=layout_seed)
         assert out["successes"] == 0 and len(policy.frames) == 4
+        assert sum(k["episodes"] for k in out["by_start"].values()) == 4  # every start of a kind the scene names
+        assert set(out["by_start"]) <= {"open", "against_outer_wall", "beside_distractor"}
     session_scene = make_scene("widowx250_cube_bowl", seed=3, image_size=64)
     try:
         session_view = session_scene.images()["front"].astype(np.int16)

@@ -46,13 +46,15 @@ def copy_run(prepared, dest):
 
 
 def test_evaluate_scores_the_picked_versions_and_the_bc_policy_from_the_same_starts(prepared, tmp_path, capsys):
+    """Every picked version and the BC policy, each task in each room, from the same starts; with
+    ``--by-start`` each rate also by kind of start, adding up to it."""
     from robot_stack.session.adapters import CheckpointWatcher
     from robot_stack.session.runner import Session
 
     run = copy_run(prepared, tmp_path / "run")
     out_file = tmp_path / "scores.json"
     assert main(["evaluate", str(run), "--versions", "all", "--bc", "--task", "both", "--room", "both",
-                 "--episodes", "2", "--out", str(out_file)]) == 0
+                 "--episodes", "2", "--by-start", "--out", str(out_file)]) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out.strip().splitlines()[-1])
     assert json.loads(out_file.read_text()) == result
@@ -68,6 +70,14 @@ def test_evaluate_scores_the_picked_versions_and_the_bc_policy_from_the_same_sta
     direct = evaluate_in_sim(v1, cfg.scene, "take_cube_out_of_bowl", 2, image_size=cfg.image_size,
                              cameras=tuple(cfg.cameras), horizon=cfg.episode.horizon, layout_seed=cfg.seed)
     assert result["scores"]["v1"]["backward"]["session"] == direct["success_rate"]
+    by_start = result["by_start"]["v1"]["backward"]["session"]
+    assert by_start == {k: {"episodes": r["episodes"], "success_rate": r["success_rate"]} for k, r in direct["by_start"].items()}
+    for name, by_task in result["by_start"].items():
+        for task, by_room in by_task.items():
+            for room, kinds in by_room.items():
+                assert sum(k["episodes"] for k in kinds.values()) == 2
+                assert sum(k["episodes"] * k["success_rate"] for k in kinds.values()) / 2 == pytest.approx(
+                    result["scores"][name][task][room])
     # v2 is a copy of v1: the same policy from the same starts scores the same
     assert result["scores"]["v2"] == result["scores"]["v1"]
 

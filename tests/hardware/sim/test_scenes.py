@@ -477,6 +477,40 @@ def test_backward_starts_against_the_wall_and_the_expert_solves_them(scenes):
     assert wins >= 9, f"expert solved {wins}/10 starts against the wall"
 
 
+@pytest.mark.parametrize("keep_layout", [False, True])
+def test_each_start_names_its_kind_and_the_geometry_agrees(scenes, keep_layout):
+    """``start_kind`` says which kind of start ``randomize`` staged (what an evaluation breaks its
+    rate down by): against the bowl's wall (outside for "put in", inside for "take out"), beside a
+    distractor, or in the open, each at its share; the cube's place agrees with the name."""
+    scene = scenes["widowx250_cube_bowl"]
+    rng = np.random.default_rng(11)
+    s = scene.robot.object_scale
+    kinds = {"put_cube_in_bowl": [], "take_cube_out_of_bowl": []}
+    for i in range(80):
+        task = "put_cube_in_bowl" if i % 2 == 0 else "take_cube_out_of_bowl"
+        scene.randomize(rng, task_id=task, keep_layout=keep_layout)
+        kind = scene.start_kind
+        kinds[task].append(kind)
+        off, _, reach = cube_off_bowl_centre(scene)
+        cube = scene.privileged()["cube_pose"][:2]
+        near_distractor = min(float(np.linalg.norm(xy - cube)) - _footprint_radius(scene, k) - scene.cube_footprint_radius
+                              for k, xy in enumerate(_distractor_xys(scene))) < 0.012 * s
+        # (an open start may happen to lie near the wall: the name says how it was staged)
+        if kind == "against_outer_wall":
+            assert off - reach - scene.bowl_outer_radius < 0.0075 * s, i
+        elif kind == "against_inner_wall":
+            assert scene.bowl_radius - off - reach < 0.0035 * s, i
+        elif kind == "beside_distractor":
+            assert near_distractor, i
+    forward, backward = kinds["put_cube_in_bowl"], kinds["take_cube_out_of_bowl"]
+    assert set(backward) == {"open", "against_inner_wall"}
+    # a person re-staging the room moves the cube only: no distractor is stood beside it
+    assert set(forward) == ({"open", "against_outer_wall"} if keep_layout else {"open", "against_outer_wall", "beside_distractor"})
+    assert 4 <= forward.count("against_outer_wall") <= 18 and 4 <= backward.count("against_inner_wall") <= 18
+    scenes["widowx250_push_block"].randomize(rng)
+    assert scenes["widowx250_push_block"].start_kind == "random"  # a scene that tells none apart
+
+
 def test_take_out_puts_the_cube_down_clear_of_the_distractors(scenes):
     """Backward demos end where reset-free forward starts: 2 cm clear of every distractor (demos that
     put it down touching one taught a backward policy to, and forward failed from there)."""
