@@ -110,9 +110,10 @@ def evaluate_run(run_dir: str, versions: str = "latest", tasks: tuple[str, ...] 
         policy = load()
         results = {task: {room: evaluate(policy, task_ids[task]) for room, evaluate in evaluators.items()} for task in tasks}
         scores[name] = {task: {room: r["success_rate"] for room, r in by_room.items()} for task, by_room in results.items()}
-        starts[name] = {task: {room: {kind: {"episodes": k["episodes"], "success_rate": k["success_rate"]}
-                                      for kind, k in r["by_start"].items()}
-                               for room, r in by_room.items()} for task, by_room in results.items()}
+        if by_start:
+            starts[name] = {task: {room: {kind: {"episodes": k["episodes"], "success_rate": k["success_rate"]}
+                                          for kind, k in r["by_start"].items()}
+                                   for room, r in by_room.items()} for task, by_room in results.items()}
         log(f"{name}: " + ", ".join(f"{task} {room} {rate:.2f}" for task, by_room in scores[name].items()
                                     for room, rate in by_room.items()))
     result = {"run_dir": str(run_dir), "scene": cfg.scene, "episodes": episodes, "seed": seed,
