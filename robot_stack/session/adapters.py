@@ -2,8 +2,8 @@
 
 Kept apart from the node so they are testable without DDS: ``StoreEpisodeSink`` streams the
 actor's steps into the episode store's recorder; ``CheckpointPolicy`` wraps a ``policies.Agent``
-and offers a newer checkpoint (if the learner wrote one) when the loop asks at an episode
-boundary.
+and ``CheckpointWatcher`` offers a newer checkpoint (if the learner wrote one) when the loop asks
+at an episode boundary; ``PolicyEnsemble`` acts with the mean action of several.
 """
 
 from __future__ import annotations
@@ -127,6 +127,43 @@ class CheckpointPolicy:
         for chunks of h), with the critic's Q of each, (k + 1,); needs an agent with a critic
         (``CalQLLearner.agent()``)."""
         return self.agent.scored_candidates(self._observation(images, proprio, task_id), k)
+
+
+class PolicyEnsemble:
+    """Several policies of one session acting as one: the mean of their mean actions.
+
+    Networks trained on the same data differ a lot in where they fail: four BC seeds on one
+    prior store scored 0.42-0.54, the mean of three of them 0.67 (bench/session_runs.md, "Seeds
+    and ensembles"). A sampled action (``deterministic`` False) comes from one member, drawn
+    afresh at every ``reset``, so an episode explores as one of them would (a mixture per episode).
+    """
+
+    def __init__(self, members: Sequence, rng: np.random.Generator | None = None) -> None:
+        if not members:
+            raise ValueError("an ensemble needs at least one policy")
+        shapes = {getattr(m, "image_shape", None) for m in members}
+        if len(shapes) > 1:
+            raise ValueError(f"ensemble members see different camera frames: {sorted(map(str, shapes))}")
+        self.members = list(members)
+        self.image_shape = shapes.pop()
+        self.rng = rng or np.random.default_rng()
+        self._sampler = self.members[0]
+
+    @property
+    def version(self) -> int:
+        """The newest member's version (what the actor stamps on its steps)."""
+        return max(int(m.version) for m in self.members)
+
+    def reset(self) -> None:
+        for m in self.members:
+            m.reset()
+        self._sampler = self.members[self.rng.integers(len(self.members))]
+
+    def act(self, images: dict[str, np.ndarray], proprio: np.ndarray, task_id: str, deterministic: bool) -> np.ndarray:
+        """images {camera: (H, W, 3) uint8}, proprio (S,) -> action (7,) float32 in [-1, 1]."""
+        if not deterministic:
+            return np.asarray(self._sampler.act(images, proprio, task_id, False), dtype=np.float32)
+        return np.mean([np.asarray(m.act(images, proprio, task_id, True), dtype=np.float32) for m in self.members], axis=0)
 
 
 class CheckpointWatcher:

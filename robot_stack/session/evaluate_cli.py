@@ -3,6 +3,7 @@ r"""``robot-stack evaluate``: score a simulated session's policy versions by the
     robot-stack evaluate runs/sim-widowx250                          # the newest version, forward, its own room
     robot-stack evaluate runs/sim-widowx250 --versions curve:5 --bc  # a learning curve, and the BC policy
     robot-stack evaluate runs/exp1 --versions 1,69,137 --task both --room both --episodes 100
+    robot-stack evaluate runs/si --versions 6,7,8 --ensemble         # also their mean action, as one policy
 
 Every version is rolled out from the same starts (``--seed``), with the session's scene, cameras,
 image size and horizon, acting with the policy's mean action. ``--room session`` keeps the layout
@@ -13,6 +14,9 @@ of generalisation (``bench/session.py`` reports both). 100 episodes give about +
 The last line printed is one JSON object: ``{"scores": {"v12": {"forward": {"session": 0.6}}}, ...}``;
 with ``--by-start`` also ``"by_start"``, the same rates by kind of start (the cube against the bowl's
 wall, beside a distractor, in the open), to see where a policy fails and where it improved.
+``--ensemble`` also scores the picked versions as one policy acting with the mean of their mean
+actions (``"mean(v6,v7,v8)"``): a self-imitation session's rounds are trained from fresh weights,
+and their mean can beat each of them (bench/session_runs.md, "Seeds and ensembles").
 Real robots have no ground truth to roll out against: their success curve is the session's own
 evaluation episodes (``schedule.eval_every``), flagged ``eval`` in the store.
 """
@@ -46,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seed of the starts (default: 1000, the session benchmarks' starts)")
     parser.add_argument("--by-start", action="store_true",
                         help="also report each rate by kind of start (e.g. the cube against the bowl's wall)")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="also score the picked versions (two or more) as one policy: the mean of their mean actions")
     parser.add_argument("--out", default="", help="also write the JSON result to this file")
 
 
@@ -57,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = evaluate_run(args.run_dir, args.versions, tasks=_choice(args.task, ("forward", "backward")),
                               rooms=_choice(args.room, ROOMS), episodes=args.episodes, seed=args.seed,
-                              bc=args.bc, by_start=args.by_start, log=lambda s: print(s, file=sys.stderr, flush=True))
+                              bc=args.bc, by_start=args.by_start, ensemble=args.ensemble, log=lambda s: print(s, file=sys.stderr, flush=True))
     except (FileNotFoundError, ValueError, CheckpointError) as exc:
         raise CliError(str(exc)) from exc
     line = json.dumps(result)
@@ -73,17 +79,18 @@ def _choice(value: str, every: tuple[str, ...]) -> tuple[str, ...]:
 
 def evaluate_run(run_dir: str, versions: str = "latest", tasks: tuple[str, ...] = ("forward",),
                  rooms: tuple[str, ...] = ("session",), episodes: int = 100, seed: int = 1000, bc: bool = False,
-                 by_start: bool = False, log=lambda s: None) -> dict:
+                 by_start: bool = False, ensemble: bool = False, log=lambda s: None) -> dict:
     """Ground-truth success of a session run's policies: ``{"scores": {name: {task role: {room: rate}}}}``.
 
     ``name`` is ``v<N>`` for each policy version ``versions`` picks (``pick_versions``) and ``bc``
     for the BC policy (``bc``); task roles are ``forward``/``backward``, rooms ``session``/``new``.
     ``by_start``: also ``{"by_start": {name: {task role: {room: {start kind: {"episodes",
     "success_rate"}}}}}}``, ``evaluate_in_sim``'s breakdown by the kind of start the scene staged.
+    ``ensemble``: also the picked versions as one ``PolicyEnsemble``, named ``mean(v<N>,...)``.
     Raises FileNotFoundError when ``run_dir`` is not a session run, ValueError for a run without a
     sim scene or a version that is not there, and ``CheckpointError`` for a corrupt checkpoint.
     """
-    from robot_stack.session.adapters import CheckpointWatcher
+    from robot_stack.session.adapters import CheckpointWatcher, PolicyEnsemble
     from robot_stack.session.evaluate import pick_versions, sim_evaluation
     from robot_stack.session.runner import Session, load_session_config
 
@@ -95,8 +102,12 @@ def evaluate_run(run_dir: str, versions: str = "latest", tasks: tuple[str, ...] 
     task_ids = {"forward": session.forward.id, "backward": session.backward.id}
     watcher = CheckpointWatcher(session.paths.checkpoints, session.policy.task_ids)
     manager = watcher.manager
-    policies = {f"v{v}": (lambda v=v: watcher.load(v))
-                for v in pick_versions(versions, manager.versions(), manager.latest_version())}
+    picked = pick_versions(versions, manager.versions(), manager.latest_version())
+    policies = {f"v{v}": (lambda v=v: watcher.load(v)) for v in picked}
+    if ensemble:
+        if len(picked) < 2:
+            raise ValueError(f"--ensemble needs two or more versions; --versions {versions!r} picks {picked}")
+        policies[f"mean({','.join(f'v{v}' for v in picked)})"] = lambda: PolicyEnsemble([watcher.load(v) for v in picked])
     if bc:
         bc_watcher = CheckpointWatcher(session.paths.bc_policy, session.policy.task_ids)
         if bc_watcher.manager.latest_version() is None:

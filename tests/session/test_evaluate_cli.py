@@ -54,12 +54,12 @@ def test_evaluate_scores_the_picked_versions_and_the_bc_policy_from_the_same_sta
     run = copy_run(prepared, tmp_path / "run")
     out_file = tmp_path / "scores.json"
     assert main(["evaluate", str(run), "--versions", "all", "--bc", "--task", "both", "--room", "both",
-                 "--episodes", "2", "--by-start", "--out", str(out_file)]) == 0
+                 "--episodes", "2", "--by-start", "--ensemble", "--out", str(out_file)]) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out.strip().splitlines()[-1])
     assert json.loads(out_file.read_text()) == result
     assert result["tasks"] == {"forward": "put_cube_in_bowl", "backward": "take_cube_out_of_bowl"}
-    assert list(result["scores"]) == ["bc", "v1", "v2"]
+    assert list(result["scores"]) == ["bc", "v1", "v2", "mean(v1,v2)"]
     for name, by_task in result["scores"].items():
         assert set(by_task) == {"forward", "backward"} and all(set(r) == {"session", "new"} for r in by_task.values())
         assert f"{name}: forward session" in captured.err
@@ -78,8 +78,8 @@ def test_evaluate_scores_the_picked_versions_and_the_bc_policy_from_the_same_sta
                 assert sum(k["episodes"] for k in kinds.values()) == 2
                 assert sum(k["episodes"] * k["success_rate"] for k in kinds.values()) / 2 == pytest.approx(
                     result["scores"][name][task][room])
-    # v2 is a copy of v1: the same policy from the same starts scores the same
-    assert result["scores"]["v2"] == result["scores"]["v1"]
+    # v2 is a copy of v1: the same policy from the same starts scores the same, and so does their mean
+    assert result["scores"]["v2"] == result["scores"]["v1"] == result["scores"]["mean(v1,v2)"]
 
 
 def test_evaluate_refuses_what_it_cannot_score(prepared, tmp_path, capsys):
@@ -90,6 +90,8 @@ def test_evaluate_refuses_what_it_cannot_score(prepared, tmp_path, capsys):
     assert "version(s) [7] not on disk; committed: 1-2" in capsys.readouterr().err
     assert main(["evaluate", str(run), "--episodes", "0"]) == 2
     assert "--episodes must be >= 1" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--versions", "2", "--ensemble"]) == 2
+    assert "--ensemble needs two or more versions; --versions '2' picks [2]" in capsys.readouterr().err
 
     shutil.rmtree(run / "bc_policy")
     assert main(["evaluate", str(run), "--bc", "--episodes", "1"]) == 2
