@@ -19,12 +19,15 @@ only read) and fine-tunes in one process:
   fresh weights: from a run prepared with ``bench/session.py --policy-kind bc`` and with
   ``--exploration-noise`` this is the session's self-imitation learner (README, "Self-imitation
   instead of Cal-QL") under episodic starts;
+- ``--ensemble-versions N`` (or the source session's ``ensemble_versions``) acts, and scores every
+  version, as the actor node does with it: the mean action of the newest N versions; a source
+  prepared with ``pretrain_seeds`` brings all its pre-trained versions along as v1..vN;
 - ``--operator-at STEP`` adds a simulated operator: an episode not done by that step is taken over
   and finished by the scripted expert, its steps flagged as interventions, as a person with a
   teleop device would correct the robot; the learner's demo buffer gets them (HIL-SERL), and the
   evaluation still runs the policy alone.
 
-Then the pre-trained policy, the BC baseline, ``--curve-points`` versions and the newest one are
+Then the pre-trained policy (the newest pre-trained version), the BC baseline, ``--curve-points`` versions and the newest one are
 scored from the same starts as bench/session.py (bench/session_common.py). If this bench cannot lift the
 forward success, no scheduling of the reset-free loop will; if it can, the loop's starts or reward are
 what hold a session back.
@@ -80,6 +83,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(0 = sample the policy; < 0 = the source session's)")
     p.add_argument("--reinit-every", type=int, default=-1,
                    help="learner updates per round, each from fresh weights (0 = one learner; < 0 = the source session's)")
+    p.add_argument("--ensemble-versions", type=int, default=0,
+                   help="the actor acts with the mean action of the newest this many versions, and every score is of "
+                        "what it runs (0 = the source session's ensemble_versions)")
     p.add_argument("--block-episodes", type=int, default=20, help="training forward episodes per online-success block")
     p.add_argument("--seed", type=int, default=1, help="seed of the training starts (the eval's starts have their own)")
     p.add_argument("--operator-at", type=int, default=0,
@@ -91,15 +97,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name in ("online_steps", "eval_episodes", "block_episodes"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
-    if args.timeout_s <= 0 or args.curve_points < 0 or args.publish_every < 0 or args.operator_at < 0:
-        p.error("--timeout-s must be > 0, --curve-points, --publish-every and --operator-at >= 0")
+    if args.timeout_s <= 0 or min(args.curve_points, args.publish_every, args.operator_at, args.ensemble_versions) < 0:
+        p.error("--timeout-s must be > 0, --curve-points, --publish-every, --operator-at and --ensemble-versions >= 0")
     if args.exploration_noise > 1:
         p.error("--exploration-noise must be <= 1 (actions are normalised to [-1, 1])")
     return args
 
 
 def copy_prepared(source: pathlib.Path, out: pathlib.Path):
-    """A SessionConfig for ``out`` holding ``source``'s store and pre-trained version (v1) only."""
+    """A SessionConfig for ``out`` holding ``source``'s store and pre-trained versions only (v1, or
+    v1..vN for ``pretrain_seeds`` N), and the number of pre-trained versions."""
     from policies.checkpoint import CheckpointManager
 
     from robot_stack.session.runner import SessionPaths, load_session_config
@@ -110,8 +117,9 @@ def copy_prepared(source: pathlib.Path, out: pathlib.Path):
     except FileNotFoundError as exc:
         raise SystemExit(f"--from: {exc}") from None
     src, dst = SessionPaths(source), SessionPaths(out)
-    pretrained = int((stage_record(source, "pretrain") or {}).get("version", 0))
-    if not pretrained:
+    record = stage_record(source, "pretrain") or {}
+    pretrained = [int(v) for v in record.get("versions") or [record.get("version", 0)]]
+    if not pretrained[-1]:
         raise SystemExit(f"{source} has no pre-trained policy (run its preparation first: bench/session.py or robot-stack run)")
     if dst.store.exists() or dst.checkpoints.exists():
         raise SystemExit(f"{out} already holds a run; give an empty --out-dir")
@@ -119,10 +127,11 @@ def copy_prepared(source: pathlib.Path, out: pathlib.Path):
     shutil.copytree(src.store, dst.store)  # the whole store: this bench reads only the prior group and its own
     if src.bc_policy.exists():  # the policy Cal-QL starts from: a learner in rounds starts each one from it
         shutil.copytree(src.bc_policy, dst.bc_policy)
-    # the pre-trained policy becomes v1 here, as in a session
-    CheckpointManager(dst.checkpoints).adopt(CheckpointManager(src.checkpoints).path(pretrained), version=1)
+    # the pre-trained policies become v1.. here, as in a session
+    for i, version in enumerate(pretrained, 1):
+        CheckpointManager(dst.checkpoints).adopt(CheckpointManager(src.checkpoints).path(version), version=i)
     cfg.run_dir = str(out)
-    return cfg, src
+    return cfg, src, len(pretrained)
 
 
 def run_episode(scene, policy, task, writer, rng, horizon: int, operator=None, index: int = 0,
@@ -180,7 +189,7 @@ def main(argv=None) -> int:
     from robot_stack.store import EpisodeStore
 
     out = pathlib.Path(args.out_dir)
-    cfg, src = copy_prepared(pathlib.Path(args.source), out)
+    cfg, src, n_pretrained = copy_prepared(pathlib.Path(args.source), out)
     utd = cfg.utd_ratio if args.utd_ratio < 0 else args.utd_ratio
     # What this run trained with, in the copy's session.json: `robot-stack critic-report --run OUT`
     # (and anyone reading the directory later) then sees this run, not its source.
@@ -188,6 +197,7 @@ def main(argv=None) -> int:
     cfg = dataclasses.replace(cfg, utd_ratio=utd, learner_overrides=json.dumps(args.learner_overrides)
                               if args.learner_overrides else cfg.learner_overrides,
                               reinit_every=cfg.reinit_every if args.reinit_every < 0 else args.reinit_every,
+                              ensemble_versions=args.ensemble_versions or cfg.ensemble_versions,
                               episode=dataclasses.replace(cfg.episode, exploration_noise=noise))
     write_json_atomic(SessionPaths(out).config, to_flat_dict(cfg))
     session = Session(cfg, log=log)
@@ -204,9 +214,9 @@ def main(argv=None) -> int:
     scene = make_scene(cfg.scene, seed=args.seed, image_size=cfg.image_size, cameras=tuple(cfg.cameras))
     writer = store.writer(ROBOT_ID, {"arm": scene.robot_name, "scene": cfg.scene, "sim": True},
                           {c: (cfg.image_size, cfg.image_size) for c in cfg.cameras}, scene.proprio_dim)
-    watcher = CheckpointWatcher(session.paths.checkpoints, session.policy.task_ids)
-    policy = watcher.load_latest()
     rng = np.random.default_rng(args.seed)
+    watcher = CheckpointWatcher(session.paths.checkpoints, session.policy.task_ids, ensemble=cfg.ensemble_versions, rng=rng)
+    policy = watcher.load_latest()
     operator = None
     if args.operator_at:
         from hardware.sim.operator import SimOperator, SimOperatorConfig
@@ -249,10 +259,11 @@ def main(argv=None) -> int:
     online_s = time.monotonic() - t0
 
     success = SimScores(cfg, args.eval_episodes)
-    watcher = CheckpointWatcher(session.paths.checkpoints, session.policy.task_ids)
+    # every score is of what the actor runs at that version (with ensemble_versions: the mean of the newest)
+    watcher = CheckpointWatcher(session.paths.checkpoints, session.policy.task_ids, ensemble=cfg.ensemble_versions)
     finetuned = watcher.load_latest()
-    curve = {str(v): success(watcher.load(v), fwd.id, f"v{v}")
-             for v in curve_versions(watcher.manager.versions(), finetuned.version, args.curve_points)}
+    curve = {str(v): success(watcher.load_acting(v), fwd.id, f"v{v}")
+             for v in curve_versions([v for v in watcher.manager.versions() if v >= n_pretrained], finetuned.version, args.curve_points)}
     forward_finetuned = success(finetuned, fwd.id, f"v{finetuned.version}")
     curve[str(finetuned.version)] = forward_finetuned
     bc = CheckpointWatcher(src.bc_policy, session.policy.task_ids).load_latest() if (src.bc_policy / "latest").exists() else None
@@ -260,7 +271,8 @@ def main(argv=None) -> int:
         return [round(float(np.mean(flags[i:i + args.block_episodes])), 2) for i in range(0, len(flags), args.block_episodes)]
 
     result = {
-        "forward_success_pretrained": curve["1"] if "1" in curve else success(watcher.load(1), fwd.id, "v1"),
+        "forward_success_pretrained": curve[str(n_pretrained)] if str(n_pretrained) in curve
+        else success(watcher.load_acting(n_pretrained), fwd.id, f"v{n_pretrained}"),
         "forward_success_finetuned": forward_finetuned,
         "backward_success_finetuned": success(finetuned, bwd.id),
         "bc_baseline_success": success(bc, fwd.id, "bc") if bc is not None else None,
@@ -278,6 +290,8 @@ def main(argv=None) -> int:
         "utd_ratio": utd,
         "exploration_noise": noise,
         "reinit_every": cfg.reinit_every,
+        "ensemble_versions": cfg.ensemble_versions,
+        "pretrained_versions": n_pretrained,
         "learner_overrides": args.learner_overrides,
         "eval_episodes": args.eval_episodes,
         "starts": "random every episode (episodic)",

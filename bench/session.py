@@ -19,6 +19,10 @@
 4. evaluate the newest policy version on the forward and backward tasks, and ``--curve-points``
    earlier versions on the forward task (the learning curve).
 
+With ``--ensemble-versions N`` every policy scored is what the actor runs: the mean action of the
+newest N versions up to it; ``--pretrain-seeds N`` pre-trains N networks as v1..vN, so the pre-trained
+policy is already such a mean (README, "Ensembles of versions").
+
 Every figure is a ground-truth success rate from ``--eval-episodes`` starts, each in a new layout
 (bowl, distractors, lighting, cameras: generalisation), except
 ``forward_success_in_session_layout``: BC, pre-trained and fine-tuned from starts in the session
@@ -89,6 +93,10 @@ def main() -> int:
                    help="training episodes run the policy's mean plus N(0, this) per action dimension (0 = sample the policy)")
     p.add_argument("--reinit-every", type=int, default=default.reinit_every,
                    help="online learner updates per round, each from fresh weights (0 = one learner throughout)")
+    p.add_argument("--ensemble-versions", type=int, default=default.ensemble_versions,
+                   help="the actor acts with the mean action of the newest this many versions; every score is of what it runs")
+    p.add_argument("--pretrain-seeds", type=int, default=default.pretrain_seeds,
+                   help="networks pre-trained from the prior data (seeds 0, 1, ...) as versions 1..N")
     p.add_argument("--demos-per-task", type=int, default=default.prior.demos_per_task, help="scripted demos per task in the prior data")
     p.add_argument("--forward-demos", type=int, default=default.prior.forward_demos,
                    help="scripted demos of the forward task instead (-1 = --demos-per-task): a weak forward policy "
@@ -147,7 +155,8 @@ def main() -> int:
         policy=PolicySpec(preset=args.preset, device=args.device, batch_size=16 if args.quick else 0,
                           bc_weight=args.bc_weight, cql_alpha=args.cql_alpha, freeze_image_encoder=args.bc_init_updates > 0,
                           kind=args.policy_kind),
-        bc_init_updates=args.bc_init_updates, utd_ratio=args.utd_ratio, reinit_every=args.reinit_every, learner_overrides=json.dumps(overrides) if overrides else "",
+        bc_init_updates=args.bc_init_updates, utd_ratio=args.utd_ratio, reinit_every=args.reinit_every,
+        ensemble_versions=args.ensemble_versions, pretrain_seeds=args.pretrain_seeds, learner_overrides=json.dumps(overrides) if overrides else "",
         episode=ActorConfig(horizon=15 if args.quick else 60, exploration_noise=args.exploration_noise), publish_every=20 if args.quick else 200,
         schedule=SchedulerConfig(max_recoveries=args.max_recoveries, stuck_after=args.stuck_after),
         keep_checkpoints=0,  # every version stays, for the learning curve
@@ -162,7 +171,8 @@ def main() -> int:
     success = SimScores(cfg, args.eval_episodes)
     success_in_layout = sim_success(cfg, args.eval_episodes, session_layout=True)
 
-    pretrained = CheckpointWatcher(session.checkpoints, session.policy.task_ids).load_newest()
+    # every score is of what the actor runs at that version (ensemble_versions > 1: the mean of the newest)
+    pretrained = CheckpointWatcher(session.checkpoints, session.policy.task_ids, ensemble=cfg.ensemble_versions).load_newest()
     forward_pre = success(pretrained, fwd, f"v{pretrained.version}")
     log(f"pre-trained policy v{pretrained.version}: forward success {forward_pre:.2f}")
 
@@ -189,6 +199,8 @@ def main() -> int:
         "calql_pretrain_updates": args.pretrain_updates if args.policy_kind == "calql" else 0,
         "exploration_noise": args.exploration_noise,
         "reinit_every": args.reinit_every,
+        "ensemble_versions": args.ensemble_versions,
+        "pretrain_seeds": args.pretrain_seeds,
         "bc_weight": args.bc_weight,
         "utd_ratio": args.utd_ratio,
         "learner_overrides": overrides,
@@ -280,11 +292,11 @@ def main() -> int:
     events = [json.loads(line) for line in session.paths.events.read_text().splitlines()] if session.paths.events.exists() else []
     alerts = count_alerts()
 
-    watcher = CheckpointWatcher(session.checkpoints, session.policy.task_ids)
+    watcher = CheckpointWatcher(session.checkpoints, session.policy.task_ids, ensemble=cfg.ensemble_versions)
     finetuned = watcher.load_newest()
     # The curve says whether fine-tuning helped at some point and then lost it, or never helped.
-    picks = curve_versions(watcher.manager.versions(), finetuned.version, args.curve_points)
-    curve = {str(v): forward_pre if v == pretrained.version else success(watcher.load(v), fwd, f"v{v}") for v in picks}
+    picks = curve_versions([v for v in watcher.manager.versions() if v >= pretrained.version], finetuned.version, args.curve_points)
+    curve = {str(v): forward_pre if v == pretrained.version else success(watcher.load_acting(v), fwd, f"v{v}") for v in picks}
     forward_finetuned = success(finetuned, fwd, f"v{finetuned.version}")
     curve[str(finetuned.version)] = forward_finetuned
     online = training_episodes()

@@ -42,6 +42,7 @@ class ActorNodeConfig:
     state_file: str = ""  # scheduler state JSON for resume ('' = not saved)
     autostart: bool = True  # start running episodes as soon as observations arrive
     device: str = "cpu"  # torch device for the policy
+    ensemble_versions: int = 1  # act with the mean action of the newest this many policy versions (1 = the newest alone); the learner must keep at least as many (README "Ensembles of versions")
     seed: int = 0  # exploration-noise seed, mixed with the episode count so a restarted actor draws fresh noise
     lockstep: bool = False  # sim only: act only on frames and proprio that show the last action's effect (controller and cameras in lockstep too)
     episode: ActorConfig = field(default_factory=ActorConfig)  # episode handling
@@ -53,6 +54,8 @@ class ActorNodeConfig:
         json_object("robot_description", self.robot_description)
         if self.forward_task == self.backward_task:
             raise ValueError("forward_task and backward_task must differ")
+        if self.ensemble_versions < 1:
+            raise ValueError(f"ensemble_versions must be >= 1 (1 = the newest version alone), got {self.ensemble_versions}")
 
     def policy_task_ids(self) -> list[str]:
         ids = list(self.task_ids) or [self.forward_task, self.backward_task]
@@ -80,15 +83,16 @@ class ActorNode(Node):
             self.get_logger().info(f"resumed schedule at episode {scheduler.state.episodes} ({scheduler.state.phase})")
         else:
             scheduler = ResetFreeScheduler(forward, backward, cfg.schedule)
-        self.watcher = CheckpointWatcher(cfg.checkpoints, cfg.policy_task_ids(), device=cfg.device)
+        rng = np.random.default_rng([cfg.seed, scheduler.state.episodes])  # exploration (and an ensemble's sampling member)
+        self.watcher = CheckpointWatcher(cfg.checkpoints, cfg.policy_task_ids(), device=cfg.device,
+                                         ensemble=cfg.ensemble_versions, rng=rng)
         policy = self.watcher.load_latest()
         if policy is None:
             raise RuntimeError(f"actor: no loadable policy checkpoint in {cfg.checkpoints!r}; "
                                "pre-train one first (robot-stack pretrain) or point 'checkpoints' at one")
         self.store = EpisodeStore.create(cfg.store)  # opens an existing store, creates an empty one otherwise
         self.sink = StoreEpisodeSink(self.store, cfg.robot_id, json.loads(cfg.robot_description))
-        self.loop = ActorLoop(cfg.episode, scheduler, policy, self.sink, policy_source=self.watcher.load_latest,
-                              rng=np.random.default_rng([cfg.seed, scheduler.state.episodes]))
+        self.loop = ActorLoop(cfg.episode, scheduler, policy, self.sink, policy_source=self.watcher.load_latest, rng=rng)
 
         # camera -> (frame, wall time it was captured (lockstep: arrived), its header stamp)
         self._images: dict[str, tuple[np.ndarray, float, float]] = {}

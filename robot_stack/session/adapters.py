@@ -167,18 +167,30 @@ class PolicyEnsemble:
 
 
 class CheckpointWatcher:
-    """Offers the newest checkpoint of a directory when it is newer than the one in use."""
+    """Offers the newest checkpoint of a directory when it is newer than the one in use.
 
-    def __init__(self, checkpoint_dir: str | pathlib.Path, task_ids: Sequence[str], device: str = "cpu") -> None:
+    With ``ensemble`` K > 1 what it offers is what an actor acting with the mean of the newest K
+    versions runs: the newest version and up to K - 1 before it on disk, as one ``PolicyEnsemble``
+    (members already loaded are reused, so a new version costs one load).
+    """
+
+    def __init__(self, checkpoint_dir: str | pathlib.Path, task_ids: Sequence[str], device: str = "cpu",
+                 ensemble: int = 1, rng: np.random.Generator | None = None) -> None:
         from policies.checkpoint import CheckpointManager
 
+        if ensemble < 1:
+            raise ValueError(f"ensemble must be >= 1 (the number of newest versions acting together), got {ensemble}")
         self.manager = CheckpointManager(checkpoint_dir)
         self.task_ids = list(task_ids)
         self.device = device
+        self.ensemble = int(ensemble)
+        self.rng = rng  # which member samples an episode's actions (ensembles only)
         self.loaded_version: int | None = None
+        self._members: dict[int, CheckpointPolicy] = {}  # version -> loaded policy, the last ensemble's
 
-    def load_latest(self) -> CheckpointPolicy | None:
-        """The newest checkpoint as a policy, or None if there is none (or it is the one loaded).
+    def load_latest(self) -> CheckpointPolicy | PolicyEnsemble | None:
+        """The newest checkpoint as the acting policy (``load_acting``), or None if there is none (or
+        it is the one loaded).
 
         A checkpoint that fails verification is skipped with an error in the log: the actor keeps
         its current policy rather than stopping the robot.
@@ -189,21 +201,38 @@ class CheckpointWatcher:
         if version is None or version == self.loaded_version:
             return None
         try:
-            policy = self.load(version)
+            policy = self.load_acting(version)
         except (CheckpointError, OSError, ValueError) as exc:
             log.error("checkpoint %s not loaded: %s", version, exc)
             return None
         self.loaded_version = version
         return policy
 
-    def load_newest(self) -> CheckpointPolicy:
-        """The newest checkpoint as a policy, for tools that must not go on without it (scoring a run):
-        raises FileNotFoundError when there is none and, as ``load``, when it cannot be loaded, where
-        ``load_latest`` logs it and returns None so that an actor keeps its policy."""
+    def load_newest(self) -> CheckpointPolicy | PolicyEnsemble:
+        """The newest checkpoint as the acting policy, for tools that must not go on without it (scoring
+        a run): raises FileNotFoundError when there is none and, as ``load``, when it cannot be loaded,
+        where ``load_latest`` logs it and returns None so that an actor keeps its policy."""
         version = self.manager.latest_version()
         if version is None:
             raise FileNotFoundError(f"{self.manager.root}: no policy checkpoint")
-        return self.load(version)
+        return self.load_acting(version)
+
+    def load_acting(self, version: int) -> CheckpointPolicy | PolicyEnsemble:
+        """What the actor runs while ``version`` is the newest: that version alone (``ensemble`` 1),
+        or the mean of it and the ``ensemble`` - 1 versions before it on disk. ``version`` itself must
+        load (raises as ``load``); an older member that cannot is left out with a warning."""
+        from policies.checkpoint import CheckpointError
+
+        if self.ensemble == 1:
+            return self.load(version)
+        members = {version: self._members.get(version) or self.load(version)}
+        for v in [v for v in self.manager.versions() if v < version][-(self.ensemble - 1):]:
+            try:
+                members[v] = self._members.get(v) or self.load(v)
+            except (CheckpointError, OSError, ValueError) as exc:
+                log.warning("ensemble of v%d: v%d left out: %s", version, v, exc)
+        self._members = members
+        return PolicyEnsemble([members[v] for v in sorted(members)], rng=self.rng)
 
     def load(self, version: int) -> CheckpointPolicy:
         """Policy version ``version`` (verified; raises CheckpointError/OSError/ValueError if it cannot be).

@@ -16,7 +16,10 @@ with ``--by-start`` also ``"by_start"``, the same rates by kind of start (the cu
 wall, beside a distractor, in the open), to see where a policy fails and where it improved.
 ``--ensemble`` also scores the picked versions as one policy acting with the mean of their mean
 actions (``"mean(v6,v7,v8)"``): a self-imitation session's rounds are trained from fresh weights,
-and their mean can beat each of them (bench/session_runs.md, "Seeds and ensembles").
+and their mean can beat each of them (bench/session_runs.md, "Seeds and ensembles"). A session
+whose actor acted with the mean of its newest versions (``ensemble_versions`` N) has each picked
+version scored as it acted, the mean of it and the N - 1 versions before it (``"mean(v4,v5,v6)"``);
+``--acting 1`` scores each version alone.
 Real robots have no ground truth to roll out against: their success curve is the session's own
 evaluation episodes (``schedule.eval_every``), flagged ``eval`` in the store.
 """
@@ -52,18 +55,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also report each rate by kind of start (e.g. the cube against the bowl's wall)")
     parser.add_argument("--ensemble", action="store_true",
                         help="also score the picked versions (two or more) as one policy: the mean of their mean actions")
+    parser.add_argument("--acting", type=int, default=0,
+                        help="score each picked version as an actor acting with the mean of the newest N versions ran it "
+                             "(default 0: the session's ensemble_versions; 1 = each version alone)")
     parser.add_argument("--out", default="", help="also write the JSON result to this file")
 
 
 def run(args: argparse.Namespace) -> int:
     from policies.checkpoint import CheckpointError
 
-    if args.episodes < 1:
-        raise CliError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.episodes < 1 or args.acting < 0:
+        raise CliError(f"--episodes must be >= 1 and --acting >= 0, got {args.episodes} and {args.acting}")
     try:
         result = evaluate_run(args.run_dir, args.versions, tasks=_choice(args.task, ("forward", "backward")),
                               rooms=_choice(args.room, ROOMS), episodes=args.episodes, seed=args.seed,
-                              bc=args.bc, by_start=args.by_start, ensemble=args.ensemble, log=lambda s: print(s, file=sys.stderr, flush=True))
+                              bc=args.bc, by_start=args.by_start, ensemble=args.ensemble, acting=args.acting, log=lambda s: print(s, file=sys.stderr, flush=True))
     except (FileNotFoundError, ValueError, CheckpointError) as exc:
         raise CliError(str(exc)) from exc
     line = json.dumps(result)
@@ -79,7 +85,7 @@ def _choice(value: str, every: tuple[str, ...]) -> tuple[str, ...]:
 
 def evaluate_run(run_dir: str, versions: str = "latest", tasks: tuple[str, ...] = ("forward",),
                  rooms: tuple[str, ...] = ("session",), episodes: int = 100, seed: int = 1000, bc: bool = False,
-                 by_start: bool = False, ensemble: bool = False, log=lambda s: None) -> dict:
+                 by_start: bool = False, ensemble: bool = False, acting: int = 0, log=lambda s: None) -> dict:
     """Ground-truth success of a session run's policies: ``{"scores": {name: {task role: {room: rate}}}}``.
 
     ``name`` is ``v<N>`` for each policy version ``versions`` picks (``pick_versions``) and ``bc``
@@ -87,6 +93,8 @@ def evaluate_run(run_dir: str, versions: str = "latest", tasks: tuple[str, ...] 
     ``by_start``: also ``{"by_start": {name: {task role: {room: {start kind: {"episodes",
     "success_rate"}}}}}}``, ``evaluate_in_sim``'s breakdown by the kind of start the scene staged.
     ``ensemble``: also the picked versions as one ``PolicyEnsemble``, named ``mean(v<N>,...)``.
+    ``acting`` N > 1 (0: the session's ``ensemble_versions``): each picked version as the actor ran
+    it, the mean of it and the N - 1 versions before it, named the same way.
     Raises FileNotFoundError when ``run_dir`` is not a session run, ValueError for a run without a
     sim scene or a version that is not there, and ``CheckpointError`` for a corrupt checkpoint.
     """
@@ -100,14 +108,20 @@ def evaluate_run(run_dir: str, versions: str = "latest", tasks: tuple[str, ...] 
                          "against; its success curve is the session's eval episodes in the store")
     session = Session(cfg, log=log)
     task_ids = {"forward": session.forward.id, "backward": session.backward.id}
-    watcher = CheckpointWatcher(session.paths.checkpoints, session.policy.task_ids)
+    acting = acting or cfg.ensemble_versions
+    watcher = CheckpointWatcher(session.paths.checkpoints, session.policy.task_ids, ensemble=acting)
     manager = watcher.manager
-    picked = pick_versions(versions, manager.versions(), manager.latest_version())
-    policies = {f"v{v}": (lambda v=v: watcher.load(v)) for v in picked}
+    on_disk = manager.versions()
+    picked = pick_versions(versions, on_disk, manager.latest_version())
+
+    def name(members: list[int]) -> str:
+        return f"v{members[0]}" if len(members) == 1 else f"mean({','.join(f'v{v}' for v in members)})"
+
+    policies = {name([u for u in on_disk if u <= v][-acting:]): (lambda v=v: watcher.load_acting(v)) for v in picked}
     if ensemble:
         if len(picked) < 2:
             raise ValueError(f"--ensemble needs two or more versions; --versions {versions!r} picks {picked}")
-        policies[f"mean({','.join(f'v{v}' for v in picked)})"] = lambda: PolicyEnsemble([watcher.load(v) for v in picked])
+        policies[name(picked)] = lambda: PolicyEnsemble([watcher.load(v) for v in picked])
     if bc:
         bc_watcher = CheckpointWatcher(session.paths.bc_policy, session.policy.task_ids)
         if bc_watcher.manager.latest_version() is None:

@@ -158,7 +158,9 @@ class Session:
             if self.bc_init:
                 stages.append(Stage("pretrain_bc", {"policy": self.bc_spec(), "updates": c.bc_init_updates},
                                     self._pretrain_bc, "pre-train the BC policy Cal-QL starts from", needs=("collect_prior",)))
-            stages.append(Stage("pretrain", {"policy": self.policy, "updates": c.pretrain_updates},
+            # the seed count joins the stage's settings only when set, so runs prepared before it keep their cache
+            seeds = {"seeds": c.pretrain_seeds} if c.pretrain_seeds > 1 else {}
+            stages.append(Stage("pretrain", {"policy": self.policy, "updates": c.pretrain_updates, **seeds},
                                 self._pretrain, f"pre-train {self.policy.kind} offline", needs=("collect_prior", "pretrain_bc")))
         return run_stages(self.paths.root, stages, self.log)
 
@@ -252,7 +254,20 @@ class Session:
                                 f"recall {rep['recall']:.3f}"}
 
     def _pretrain(self, run_dir: pathlib.Path) -> dict:
-        return self._pretrain_into(run_dir, self.paths.checkpoints, self.policy, max(1, self.cfg.pretrain_updates), "policy")
+        """Pre-train ``pretrain_seeds`` networks, seeds seed, seed + 1, ..., as the next versions (v1..vN
+        in a new run): an actor with ``ensemble_versions`` N starts from their mean. The record's
+        ``version`` is the newest (where the learner starts), ``versions`` all of them."""
+        updates, n = max(1, self.cfg.pretrain_updates), self.cfg.pretrain_seeds
+        records = []
+        for i in range(n):
+            spec = dataclasses.replace(self.policy, seed=self.policy.seed + i)
+            what = "policy" if n == 1 else f"policy (seed {spec.seed}, {i + 1} of {n})"
+            records.append(self._pretrain_into(run_dir, self.paths.checkpoints, spec, updates, what))
+        if n == 1:
+            return records[0]
+        return {**records[-1], "versions": [r["version"] for r in records],
+                "outputs": [o for r in records for o in r["outputs"]],
+                "summary_line": f"policy v{records[0]['version']}-v{records[-1]['version']}: {n} seeds, {updates} updates each"}
 
     def _pretrain_into(self, run_dir: pathlib.Path, checkpoints: pathlib.Path, spec, updates: int, what: str) -> dict:
         from robot_stack.learner.pretrain import pretrain
@@ -317,7 +332,7 @@ class Session:
                         "forward_task": self.forward.id, "forward_instruction": self.forward.instruction,
                         "backward_task": self.backward.id, "backward_instruction": self.backward.instruction,
                         "task_ids": list(self.policy.task_ids), "cameras": list(c.cameras), "state_file": str(p.scheduler),
-                        "lockstep": c.sim_lockstep, "seed": c.seed}
+                        "lockstep": c.sim_lockstep, "seed": c.seed, "ensemble_versions": c.ensemble_versions}
         actor_params.update({f"episode.{k}": v for k, v in to_flat_dict(c.episode).items()})
         actor_params.update({f"schedule.{k}": v for k, v in to_flat_dict(c.schedule).items()})
         nodes.append({"name": "actor", "node": "actor", "respawn": respawn, "params": actor_params})

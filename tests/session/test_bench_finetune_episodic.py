@@ -139,18 +139,42 @@ def test_rounds_and_exploration_noise_are_the_sessions_self_imitation_settings(p
     and both settings land in the copy's session.json, as a session with them would record."""
     out_dir = tmp_path / "episodic"
     out = bench("--from", str(prepared), "--out-dir", str(out_dir), "--online-steps", "30", "--eval-episodes", "1",
-                "--curve-points", "0", "--publish-every", "4", "--reinit-every", "10", "--exploration-noise", "0.3")
+                "--curve-points", "0", "--publish-every", "4", "--reinit-every", "10", "--exploration-noise", "0.3",
+                "--ensemble-versions", "2")
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["reinit_every"] == 10 and result["exploration_noise"] == 0.3
+    assert result["ensemble_versions"] == 2 and result["pretrained_versions"] == 1
     assert result["updates"] >= 20
     # only finished rounds are published: v1 (pre-trained) plus one per 10 updates, never one per 4
     assert CheckpointManager(out_dir / "checkpoints").versions() == list(range(1, 2 + result["updates"] // 10))
     trained = load_session_config(out_dir)
-    assert trained.reinit_every == 10 and trained.episode.exploration_noise == 0.3
+    assert trained.reinit_every == 10 and trained.episode.exploration_noise == 0.3 and trained.ensemble_versions == 2
     assert load_session_config(prepared).reinit_every == 0  # the source is only read
     bad = bench("--from", str(prepared), "--out-dir", str(tmp_path / "bad"), "--exploration-noise", "1.5")
     assert bad.returncode == 2 and "--exploration-noise" in bad.stderr
+
+
+def test_a_source_pre_trained_with_several_seeds_brings_them_all(prepared, tmp_path, monkeypatch):
+    """pretrain_seeds N: the copy starts from all N pre-trained versions, as v1..vN."""
+    import shutil
+
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    import finetune_episodic
+
+    source = tmp_path / "source"
+    shutil.copytree(prepared, source)
+    manager = CheckpointManager(source / "checkpoints", keep=0)
+    manager.adopt(manager.path(1))  # v2: a second pre-trained network
+    manager.adopt(manager.path(1))  # v3
+    record_path = source / "stages" / "pretrain.json"
+    record = json.loads(record_path.read_text())
+    record_path.write_text(json.dumps({**record, "versions": [2, 3], "version": 3}))  # v1 is not among them
+    cfg, _, n = finetune_episodic.copy_prepared(source, tmp_path / "out")
+    copied = CheckpointManager(tmp_path / "out" / "checkpoints")
+    assert n == 2 and copied.versions() == [1, 2] and copied.latest_version() == 2
+    adopted = [json.loads((copied.path(v) / "meta.json").read_text())["extra"]["adopted_from"] for v in (1, 2)]
+    assert [a["path"].rsplit("-", 1)[1] for a in adopted] == ["000002", "000003"] and cfg.run_dir == str(tmp_path / "out")
 
 
 class _MeanPolicy:

@@ -58,19 +58,30 @@ def test_bench_session_quick_prints_json(tmp_path, dds_env):
 
 def test_bench_session_quick_self_imitation_publishes_finished_rounds_only(tmp_path, dds_env):
     """--policy-kind bc with --reinit-every: the learner node trains rounds from fresh weights and
-    publishes each when it is finished; the BC baseline is the session's own pre-trained policy."""
+    publishes each when it is finished; the BC baseline is the session's own pre-trained policy. With
+    two pre-trained seeds and an actor acting with the newest two versions, as one."""
     run = tmp_path / "run"
     out = subprocess.run([sys.executable, str(BENCH), "--quick", "--run-dir", str(run), "--policy-kind", "bc",
-                          "--bc-init-updates", "0", "--exploration-noise", "0.1", "--reinit-every", "10"],
+                          "--bc-init-updates", "0", "--exploration-noise", "0.1", "--reinit-every", "10",
+                          "--pretrain-seeds", "2", "--ensemble-versions", "2"],
                          capture_output=True, text=True, timeout=600, env=dds_env)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["policy_kind"] == "bc" and result["reinit_every"] == 10 and result["exploration_noise"] == 0.1
     assert result["bc_baseline_success"] == result["forward_success_pretrained"]
     assert not (run / "bc_policy").exists() and not (run / "bc_baseline").exists()  # no second BC trained
-    assert result["policy_version_finetuned"] >= 2, "the learner should have finished a round during the online phase"
-    pretrain_updates = json.loads((run / "checkpoints" / "policy-000001" / "meta.json").read_text())["data_seen"]["updates"]
-    for v in range(2, result["policy_version_finetuned"] + 1):
+    assert result["ensemble_versions"] == 2 and result["pretrain_seeds"] == 2
+    assert result["policy_version_finetuned"] >= 3, "the learner should have finished a round during the online phase"
+    pretrained = [json.loads((run / "checkpoints" / f"policy-00000{v}" / "meta.json").read_text()) for v in (1, 2)]
+    assert [m["config"]["seed"] for m in pretrained] == [0, 1]
+    # the actor started from the mean of both pre-trained seeds (stamped with the newer) and moved on to rounds
+    from robot_stack.store import EpisodeStore
+
+    online = [e for e in EpisodeStore.open(run / "episodes.zarr", read_only=True).episodes() if e.data_source == "online"]
+    stamped = [e.extra["policy_version"] for e in online]
+    assert stamped[0] == 2 and stamped == sorted(stamped) and stamped[-1] >= 3
+    pretrain_updates = pretrained[1]["data_seen"]["updates"]
+    for v in range(3, result["policy_version_finetuned"] + 1):
         meta = json.loads((run / "checkpoints" / f"policy-{v:06d}" / "meta.json").read_text())
         assert meta["kind"] == "bc"
         assert (meta["data_seen"]["updates"] - pretrain_updates) % 10 == 0, f"v{v} published mid-round"

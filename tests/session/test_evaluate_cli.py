@@ -82,6 +82,24 @@ def test_evaluate_scores_the_picked_versions_and_the_bc_policy_from_the_same_sta
     assert result["scores"]["v2"] == result["scores"]["v1"] == result["scores"]["mean(v1,v2)"]
 
 
+def test_evaluate_scores_a_version_as_an_actor_acting_with_the_newest_versions_ran_it(prepared, tmp_path, capsys):
+    """A session with ensemble_versions 2 has each version scored as the mean of it and the one
+    before (v1 alone had nothing before it); ``--acting 1`` scores each alone."""
+    run = copy_run(prepared, tmp_path / "run")
+    config = json.loads((run / "session.json").read_text())
+    (run / "session.json").write_text(json.dumps({**config, "ensemble_versions": 2}))
+
+    def names(*flags):
+        assert main(["evaluate", str(run), "--versions", "all", "--episodes", "1", *flags]) == 0
+        return list(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["scores"])
+
+    assert names() == ["v1", "mean(v1,v2)"]
+    assert names("--acting", "1") == ["v1", "v2"]
+    assert names("--acting", "3", "--versions", "2") == ["mean(v1,v2)"]  # only two versions are there
+    assert main(["evaluate", str(run), "--acting", "-1"]) == 2
+    assert "--acting >= 0" in capsys.readouterr().err
+
+
 def test_evaluate_refuses_what_it_cannot_score(prepared, tmp_path, capsys):
     assert main(["evaluate", str(tmp_path)]) == 2
     assert "not a session run directory" in capsys.readouterr().err

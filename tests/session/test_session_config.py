@@ -97,6 +97,52 @@ def test_a_self_imitation_session_reaches_the_learner_and_the_actor(tmp_path):
         SessionConfig(run_dir=str(tmp_path), reinit_every=-1)
 
 
+def test_an_ensemble_of_versions_reaches_the_actor_and_the_learner_keeps_enough_of_them(tmp_path):
+    from robot_stack.config import from_mapping
+    from robot_stack.nodes.actor import ActorNodeConfig
+
+    assert from_mapping(ActorNodeConfig, node_params(SessionConfig(run_dir=str(tmp_path)))["actor"]).ensemble_versions == 1
+    params = node_params(SessionConfig(run_dir=str(tmp_path), ensemble_versions=3))
+    assert from_mapping(ActorNodeConfig, params["actor"]).ensemble_versions == 3
+    assert params["learner"]["keep_checkpoints"] == 5
+    with pytest.raises(ValueError, match=r"keep_checkpoints \(2\) must be 0 \(all\) or >= ensemble_versions \(3\)"):
+        SessionConfig(run_dir=str(tmp_path), ensemble_versions=3, keep_checkpoints=2)
+    assert SessionConfig(run_dir=str(tmp_path), ensemble_versions=8, keep_checkpoints=0).ensemble_versions == 8
+    for bad in ({"ensemble_versions": 0}, {"pretrain_seeds": 0}):
+        with pytest.raises(ValueError, match="ensemble_versions and pretrain_seeds must be >= 1"):
+            SessionConfig(run_dir=str(tmp_path), **bad)
+    with pytest.raises(ValueError, match="ensemble_versions must be >= 1"):
+        ActorNodeConfig(ensemble_versions=0)
+    with pytest.raises(ValueError, match="a given pretrained checkpoint is one network"):
+        SessionConfig(run_dir=str(tmp_path), pretrain_seeds=2, pretrained=str(tmp_path))
+
+
+def test_pretrain_seeds_pre_trains_that_many_networks_as_the_next_versions(prepared, tmp_path):
+    """Seeds seed, seed + 1, ... as the next versions; the stage records them all, and is cached after."""
+    import dataclasses
+    import shutil
+
+    from policies.checkpoint import CheckpointManager, load_checkpoint
+    from robot_stack.session.runner import load_session_config
+    from robot_stack.session.stages import stage_record
+
+    run = tmp_path / "run"
+    shutil.copytree(prepared, run)
+    cfg = dataclasses.replace(load_session_config(run), run_dir=str(run), pretrain_seeds=2)
+    lines = []
+    Session(cfg, log=lines.append).prepare()
+    record = stage_record(run, "pretrain")
+    assert record["versions"] == [2, 3] and record["version"] == 3  # v1 was the fixture's single network
+    manager = CheckpointManager(run / "checkpoints")
+    assert manager.versions() == [1, 2, 3] and manager.latest_version() == 3
+    seeds = [load_checkpoint(manager.path(v), with_optimizer=False).meta["config"]["seed"] for v in (2, 3)]
+    assert seeds == [cfg.seed, cfg.seed + 1]
+    assert any("2 seeds" in line for line in lines)
+    lines.clear()
+    Session(cfg, log=lines.append).prepare()
+    assert any("pre-train" in line and "cached" in line for line in lines) and manager.versions() == [1, 2, 3]
+
+
 def test_learner_overrides_reach_the_learner_node_only(tmp_path):
     """The online learner takes them; the learner node's config accepts them as given; bad JSON is refused."""
     from robot_stack.config import from_mapping
