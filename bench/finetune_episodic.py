@@ -145,7 +145,7 @@ def run_episode(scene, policy, task, writer, rng, horizon: int, operator=None, i
     policy's and the step is flagged as an intervention (HIL-SERL). ``index`` tells this episode
     from the last one apart for it. Returns (steps, success, assisted: the operator took over).
     """
-    from robot_stack.session.actor_loop import explore_action
+    from robot_stack.session.actor_loop import explore_action, policy_members
     from robot_stack.session.prior_data import record_sim_episode
 
     scene.randomize(rng, task_id=task.id)
@@ -165,7 +165,8 @@ def run_episode(scene, policy, task, writer, rng, horizon: int, operator=None, i
 
     try:
         _, done, steps = record_sim_episode(scene, writer, task, act, horizon, data_source="online",
-                                            extra={"start": "random", "policy_version": policy.version},
+                                            extra={"start": "random", "policy_version": policy.version,
+                                                   "policy_members": policy_members(policy)},
                                             policy_version=policy.version, intervening=lambda: intervened)
     finally:
         if operator is not None:

@@ -198,6 +198,14 @@ def explore_action(policy: PolicyFn, images, proprio, task_id: str, noise: float
     return action
 
 
+def policy_members(policy: PolicyFn) -> list[int]:
+    """The versions of the networks acting as ``policy``: an ensemble's members (``PolicyEnsemble``,
+    oldest first), else its own version. Recorded with each episode: the stamped version alone does
+    not say which networks acted."""
+    members = getattr(policy, "members", None)
+    return [int(m.version) for m in members] if members else [int(policy.version)]
+
+
 def _output_for(reward: ClassifierOutput | Mapping[str, ClassifierOutput] | None, task_id: str) -> ClassifierOutput | None:
     """The classifier's output for ``task_id`` among what the node handed over (one output, or one per task)."""
     if isinstance(reward, Mapping):
@@ -435,7 +443,8 @@ class ActorLoop:
         events = []
         newer = self.policy_source() if self.policy_source is not None else None
         if newer is not None and newer.version != self.policy.version:
-            events.append({"event": "policy_swapped", "from": int(self.policy.version), "to": int(newer.version)})
+            events.append({"event": "policy_swapped", "from": int(self.policy.version), "to": int(newer.version),
+                           "members": policy_members(newer)})
             self.policy = newer
         try:
             self.plan = self.scheduler.next_episode()
@@ -481,7 +490,7 @@ class ActorLoop:
                 extra = {"ground_truth": self.last_ground_truth.get(plan.task.id),
                          "out_of_workspace": self.last_ground_truth.get("out_of_workspace"),
                          "end_reason": reason or ("success" if success else "horizon"),
-                         "sent_mismatches": self.sent_mismatches}
+                         "sent_mismatches": self.sent_mismatches, "policy_members": policy_members(self.policy)}
                 episode_id = self.sink.commit("success" if success else "failure", extra)
                 events.append({"event": "episode_committed", "episode_id": episode_id, "task": plan.task.id,
                                "phase": plan.task.phase, "eval": plan.eval, "success": success,
@@ -524,5 +533,6 @@ class ActorLoop:
         return {"mode": self.mode.value, "task_id": plan.task.id if plan else None,
                 "phase": plan.task.phase if plan else None, "episode": plan.index if plan else None,
                 "step": self._n_steps, "eval": plan.eval if plan else False,
-                "policy_version": int(self.policy.version), "paused": self.mode is Mode.PAUSED,
+                "policy_version": int(self.policy.version), "policy_members": policy_members(self.policy),
+                "paused": self.mode is Mode.PAUSED,
                 "alert": self.scheduler.alert, "unconfirmed_successes": self.unconfirmed_successes}

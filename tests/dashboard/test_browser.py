@@ -50,7 +50,7 @@ class Feeder(threading.Thread):
             self.live.publish_success("cube_into_bowl", 0.5 + 0.4 * ((seq % 60) / 60), 0.85)
             if seq % 10 == 0:
                 self.live.publish_session_state({"task_id": "cube_into_bowl", "phase": "forward", "episode": 12,
-                                                 "step": seq, "policy_version": 3, "eval": False,
+                                                 "step": seq, "policy_version": 3, "policy_members": [1, 2, 3], "eval": False,
                                                  "intervening": False, "paused": False, "alert": ""})
                 self.live.publish_learner_metrics({"updates": seq * 10, "updates_per_s": 20 + seq % 5,
                                                    "losses/critic": 1.0 / (1 + seq), "losses/actor": 0.5,
@@ -103,6 +103,7 @@ def test_operator_flow_live_view_relabel_segment_teleop_and_estop(browser, serve
         return out; }""")
     assert rates.get("front", 0) / 1.5 >= 10 and rates.get("wrist", 0) / 1.5 >= 10, rates
     page.wait_for_function("() => document.getElementById('pill-policy').textContent.includes('v3')")
+    assert "mean of v1, v2, v3" in page.text_content("#pill-policy")  # an actor acting with its newest three versions
     assert "forward" in page.text_content("#pill-task")
     assert "autonomous" in page.text_content("#pill-intervening")
     assert "threshold 0.85" in page.text_content("#success-now")

@@ -165,7 +165,9 @@ def test_teleop_replaces_policy_and_is_flagged():
 
 
 def test_policy_swaps_only_at_episode_boundary_and_versions_are_stamped():
-    newer = ConstPolicy(0.2, version=7)
+    from robot_stack.session.adapters import PolicyEnsemble
+
+    newer = PolicyEnsemble([ConstPolicy(0.2, version=6), ConstPolicy(0.2, version=7)])  # the mean of the newest two
     offered = []
     loop, sink = make(horizon=2)
     loop.policy_source = lambda: offered[-1] if offered else None
@@ -175,10 +177,13 @@ def test_policy_swaps_only_at_episode_boundary_and_versions_are_stamped():
     r = loop.tick(obs(2), None, None, 2.0)  # horizon: commit
     assert set(sink.episodes[0][1]["policy_version"].tolist()) == {1}
     r = loop.tick(obs(3), None, None, 3.0)
-    assert any(e["event"] == "policy_swapped" and e["to"] == 7 for e in r.events)
+    assert any(e["event"] == "policy_swapped" and e["to"] == 7 and e["members"] == [6, 7] for e in r.events)
+    assert loop.status()["policy_version"] == 7 and loop.status()["policy_members"] == [6, 7]
     loop.tick(obs(4), None, None, 4.0)
     loop.tick(obs(5), None, None, 5.0)
-    assert set(sink.episodes[1][1]["policy_version"].tolist()) == {7}
+    assert set(sink.episodes[1][1]["policy_version"].tolist()) == {7}  # stamped with the newest member
+    # the episode's metadata says which networks acted
+    assert sink.episodes[0][3]["policy_members"] == [1] and sink.episodes[1][3]["policy_members"] == [6, 7]
 
 
 def test_eval_episodes_use_deterministic_policy():

@@ -145,6 +145,11 @@ def test_rounds_and_exploration_noise_are_the_sessions_self_imitation_settings(p
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["reinit_every"] == 10 and result["exploration_noise"] == 0.3
     assert result["ensemble_versions"] == 2 and result["pretrained_versions"] == 1
+    # each episode records the networks that acted: the newest version and the one before it, once there are two
+    eps = EpisodeStore.open(out_dir / "episodes.zarr", read_only=True).episodes(robot="sim-episodic")
+    members = [e.extra["policy_members"] for e in eps]
+    assert members[0] == [1] and all(m[-1] == e.extra["policy_version"] and len(m) <= 2 for m, e in zip(members, eps))
+    assert [2, 3] in members or [1, 2] in members
     assert result["updates"] >= 20
     # only finished rounds are published: v1 (pre-trained) plus one per 10 updates, never one per 4
     assert CheckpointManager(out_dir / "checkpoints").versions() == list(range(1, 2 + result["updates"] // 10))

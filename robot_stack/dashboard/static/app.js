@@ -147,7 +147,9 @@ function onState(s) {
   setPill("pill-session", "session: " + state + (ss.episode != null ? ` · ep ${ss.episode} · step ${ss.step ?? "–"}` : ""), ss.paused ? "warn" : "");
   setPill("pill-task", `task: ${ss.task_id ?? "–"} · ${ss.phase ?? "–"}${ss.eval ? " · EVAL" : ""}`, ss.phase === "backward" ? "alt" : "");
   const newer = s.learner_policy_version != null && s.learner_policy_version !== s.policy_version ? ` (learner: v${s.learner_policy_version})` : "";
-  setPill("pill-policy", "policy: v" + (s.policy_version ?? "–") + newer);
+  // an actor acting with the mean of its newest versions (ensemble_versions) names them all
+  const members = Array.isArray(ss.policy_members) && ss.policy_members.length > 1 ? ` (mean of v${ss.policy_members.join(", v")})` : "";
+  setPill("pill-policy", "policy: v" + (s.policy_version ?? "–") + members + newer);
   setPill("pill-intervening", s.intervening || s.web_teleop ? "PERSON INTERVENING" : "autonomous", s.intervening || s.web_teleop ? "warn" : "ok");
   const arm = s.arm_status || {};
   const est = arm.estopped === true || arm.estopped === "true" || arm.estopped === "True";
