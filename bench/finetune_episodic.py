@@ -128,8 +128,9 @@ def copy_prepared(source: pathlib.Path, out: pathlib.Path):
     if src.bc_policy.exists():  # the policy Cal-QL starts from: a learner in rounds starts each one from it
         shutil.copytree(src.bc_policy, dst.bc_policy)
     # the pre-trained policies become v1.. here, as in a session
+    source_versions, copies = CheckpointManager(src.checkpoints), CheckpointManager(dst.checkpoints)
     for i, version in enumerate(pretrained, 1):
-        CheckpointManager(dst.checkpoints).adopt(CheckpointManager(src.checkpoints).path(version), version=i)
+        copies.adopt(source_versions.path(version), version=i)
     cfg.run_dir = str(out)
     return cfg, src, len(pretrained)
 
@@ -264,7 +265,7 @@ def main(argv=None) -> int:
     watcher = CheckpointWatcher(session.paths.checkpoints, session.policy.task_ids, ensemble=cfg.ensemble_versions)
     finetuned = watcher.load_latest()
     curve = {str(v): success(watcher.load_acting(v), fwd.id, f"v{v}")
-             for v in curve_versions([v for v in watcher.manager.versions() if v >= n_pretrained], finetuned.version, args.curve_points)}
+             for v in curve_versions(watcher.manager.versions(), finetuned.version, args.curve_points, start=n_pretrained)}
     forward_finetuned = success(finetuned, fwd.id, f"v{finetuned.version}")
     curve[str(finetuned.version)] = forward_finetuned
     bc = CheckpointWatcher(src.bc_policy, session.policy.task_ids).load_latest() if (src.bc_policy / "latest").exists() else None

@@ -295,7 +295,7 @@ def main() -> int:
     watcher = CheckpointWatcher(session.checkpoints, session.policy.task_ids, ensemble=cfg.ensemble_versions)
     finetuned = watcher.load_newest()
     # The curve says whether fine-tuning helped at some point and then lost it, or never helped.
-    picks = curve_versions([v for v in watcher.manager.versions() if v >= pretrained.version], finetuned.version, args.curve_points)
+    picks = curve_versions(watcher.manager.versions(), finetuned.version, args.curve_points, start=pretrained.version)
     curve = {str(v): forward_pre if v == pretrained.version else success(watcher.load_acting(v), fwd, f"v{v}") for v in picks}
     forward_finetuned = success(finetuned, fwd, f"v{finetuned.version}")
     curve[str(finetuned.version)] = forward_finetuned

@@ -226,13 +226,20 @@ class CheckpointWatcher:
         if self.ensemble == 1:
             return self.load(version)
         members = {version: self._members.get(version) or self.load(version)}
-        for v in [v for v in self.manager.versions() if v < version][-(self.ensemble - 1):]:
+        for v in self.acting_versions(version)[:-1]:
             try:
                 members[v] = self._members.get(v) or self.load(v)
             except (CheckpointError, OSError, ValueError) as exc:
                 log.warning("ensemble of v%d: v%d left out: %s", version, v, exc)
         self._members = members
         return PolicyEnsemble([members[v] for v in sorted(members)], rng=self.rng)
+
+    def acting_versions(self, version: int) -> list[int]:
+        """The versions an actor with this watcher's ``ensemble`` K acts with while ``version`` is the
+        newest, ascending: it and the K - 1 before it on disk (fewer when there are fewer)."""
+        if self.ensemble == 1:
+            return [version]
+        return [v for v in self.manager.versions() if v < version][-(self.ensemble - 1):] + [version]
 
     def load(self, version: int) -> CheckpointPolicy:
         """Policy version ``version`` (verified; raises CheckpointError/OSError/ValueError if it cannot be).

@@ -99,9 +99,11 @@ def _evenly_spaced(items: list[int], points: int) -> list[int]:
     return sorted({items[round(i * (len(items) - 1) / max(1, points - 1))] for i in range(points)})
 
 
-def curve_versions(versions: list[int], final: int, points: int) -> list[int]:
-    """Up to ``points`` versions before ``final``, evenly spaced from the first: the learning curve's x."""
-    return _evenly_spaced([v for v in versions if v < final], points)
+def curve_versions(versions: list[int], final: int, points: int, start: int = 0) -> list[int]:
+    """Up to ``points`` versions from ``start`` to before ``final``, evenly spaced from the first: the
+    learning curve's x. ``start``: the pre-trained version the curve begins at (the newest of several
+    pre-trained seeds; the ones before it are not a point of the curve)."""
+    return _evenly_spaced([v for v in versions if start <= v < final], points)
 
 
 def pick_versions(spec: str, versions: list[int], latest: int | None) -> list[int]:

@@ -111,13 +111,12 @@ def evaluate_run(run_dir: str, versions: str = "latest", tasks: tuple[str, ...] 
     acting = acting or cfg.ensemble_versions
     watcher = CheckpointWatcher(session.paths.checkpoints, session.policy.task_ids, ensemble=acting)
     manager = watcher.manager
-    on_disk = manager.versions()
-    picked = pick_versions(versions, on_disk, manager.latest_version())
+    picked = pick_versions(versions, manager.versions(), manager.latest_version())
 
     def name(members: list[int]) -> str:
         return f"v{members[0]}" if len(members) == 1 else f"mean({','.join(f'v{v}' for v in members)})"
 
-    policies = {name([u for u in on_disk if u <= v][-acting:]): (lambda v=v: watcher.load_acting(v)) for v in picked}
+    policies = {name(watcher.acting_versions(v)): (lambda v=v: watcher.load_acting(v)) for v in picked}
     if ensemble:
         if len(picked) < 2:
             raise ValueError(f"--ensemble needs two or more versions; --versions {versions!r} picks {picked}")

@@ -35,6 +35,8 @@ def test_curve_versions_for_the_bench():
     # more points than earlier versions: every one (the spacing once dropped 4 and 5 of these)
     assert curve_versions([1, 2, 3, 4, 5, 6], 6, 8) == [1, 2, 3, 4, 5]
     assert curve_versions([1], 1, 3) == []
+    # several pre-trained seeds (v1-v3): the curve starts at the newest of them
+    assert curve_versions(list(range(1, 11)), 10, 3, start=3) == [3, 6, 9]
 
 
 def copy_run(prepared, dest):

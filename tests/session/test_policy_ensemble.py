@@ -86,6 +86,7 @@ def test_the_watcher_offers_the_mean_of_the_newest_versions_loading_each_once(tm
     assert sorted(loads) == [1, 2, 3, 4, 5]
     # an earlier version is what the actor ran while it was the newest: the bench scores curves so
     assert [m.version for m in watcher.load_acting(2).members] == [1, 2]
+    assert watcher.acting_versions(2) == [1, 2] and watcher.acting_versions(5) == [3, 4, 5]
     state = np.array([0.1, -0.2, 0.3], np.float32)
     acting = watcher.load_acting(5)
     alone = [m.act({}, state, TASKS[0], True) for m in acting.members]
